@@ -1,0 +1,5 @@
+export * from './port';
+export * from './errors';
+export * from './subscription';
+export * from './serialization';
+export * from './sqlite/sqlite-event-store';

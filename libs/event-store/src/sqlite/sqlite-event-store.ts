@@ -1,0 +1,222 @@
+import type { Clock } from '@idlc/domain';
+import type { SqliteDatabase } from '@idlc/sql';
+import { checkExpected, KeyAlreadyClaimedError } from '../errors';
+import type {
+  AppendOptions,
+  AppendResult,
+  BatchHandler,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  Snapshot,
+  SnapshotStore,
+  StoredEvent,
+  SubscribeOptions,
+  Subscription,
+} from '../port';
+import { decodeResult, encodeResult, EventRow, prepareEvents, rowToEvent } from '../serialization';
+import { CatchUpSubscription } from '../subscription';
+
+export const SQLITE_EVENT_STORE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position    INTEGER PRIMARY KEY,
+  id          TEXT    NOT NULL UNIQUE,
+  stream_id   TEXT    NOT NULL,
+  revision    INTEGER NOT NULL,
+  type        TEXT    NOT NULL,
+  version     INTEGER NOT NULL,
+  data        TEXT    NOT NULL,
+  metadata    TEXT    NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  UNIQUE (stream_id, revision)
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key         TEXT PRIMARY KEY,
+  stream_id   TEXT NOT NULL,
+  result      TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unique_keys (
+  key        TEXT PRIMARY KEY,
+  stream_id  TEXT NOT NULL,
+  claimed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unique_keys_by_stream ON unique_keys (stream_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+  stream_id      TEXT PRIMARY KEY,
+  revision       INTEGER NOT NULL,
+  schema_version INTEGER NOT NULL,
+  state          TEXT NOT NULL
+);
+`;
+
+const COLS = 'position, id, stream_id, revision, type, version, data, metadata, recorded_at';
+
+/**
+ * The embedded default. SQLite has one writer at a time, so commit order is position order and an
+ * INTEGER PRIMARY KEY is a gap-safe global position. Appends run synchronously inside the shared
+ * write mutex; subscribers are woken by an in-process signal, with a slow fallback check for
+ * writes made by another process (the CLI) on the same file.
+ */
+export class SqliteEventStore implements EventStore, SnapshotStore {
+  readonly backend = 'sqlite' as const;
+
+  private constructor(
+    private readonly db: SqliteDatabase,
+    private readonly clock: Clock,
+  ) {}
+
+  static async open(db: SqliteDatabase, clock: Clock): Promise<SqliteEventStore> {
+    await db.exec(SQLITE_EVENT_STORE_SCHEMA);
+    return new SqliteEventStore(db, clock);
+  }
+
+  private currentRevision(streamId: string): number {
+    const row = this.db.getSync<{ r: number | null }>('SELECT max(revision) AS r FROM events WHERE stream_id = ?', [streamId]);
+    return row?.r ?? -1;
+  }
+
+  append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
+    if (!streamId) return Promise.reject(new TypeError('streamId is required'));
+    const prepared = prepareEvents(events);
+    return this.db
+      .writeSync((): AppendResult => {
+        if (options.idempotencyKey) {
+          const seen = this.db.getSync<{ result: string }>('SELECT result FROM idempotency_keys WHERE key = ?', [options.idempotencyKey]);
+          if (seen) return decodeResult(seen.result);
+        }
+        const actual = this.currentRevision(streamId);
+        checkExpected(streamId, expected, actual);
+        const now = this.clock.now().getTime();
+        for (const key of options.releases ?? []) {
+          this.db.runSync('DELETE FROM unique_keys WHERE key = ? AND stream_id = ?', [key, streamId]);
+        }
+        for (const key of options.claims ?? []) {
+          const owner = this.db.getSync<{ stream_id: string }>('SELECT stream_id FROM unique_keys WHERE key = ?', [key]);
+          if (owner && owner.stream_id !== streamId) throw new KeyAlreadyClaimedError(key, owner.stream_id);
+          if (!owner) this.db.runSync('INSERT INTO unique_keys (key, stream_id, claimed_at) VALUES (?, ?, ?)', [key, streamId, now]);
+        }
+        const positions: number[] = [];
+        let revision = actual;
+        for (const e of prepared) {
+          revision++;
+          const r = this.db.runSync(
+            'INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [e.id, streamId, revision, e.type, e.version, e.data, e.metadata, now],
+          );
+          positions.push(Number(r.lastInsertRowid));
+        }
+        const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false };
+        if (options.idempotencyKey) {
+          this.db.runSync('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES (?, ?, ?, ?)', [
+            options.idempotencyKey,
+            streamId,
+            encodeResult(result),
+            now,
+          ]);
+        }
+        return result;
+      })
+      .then((result) => {
+        if (result.positions.length > 0) this.db.events.emit('committed');
+        return result;
+      });
+  }
+
+  async readStream(streamId: string, o: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    const rows = await this.db.all<EventRow>(
+      `SELECT ${COLS} FROM events WHERE stream_id = ? AND revision >= ? AND position <= ? AND recorded_at <= ?
+       ORDER BY revision LIMIT ?`,
+      [
+        streamId,
+        o.fromRevision ?? 0,
+        o.toPosition ?? Number.MAX_SAFE_INTEGER,
+        o.toRecordedAt ? o.toRecordedAt.getTime() : Number.MAX_SAFE_INTEGER,
+        o.maxCount ?? -1,
+      ],
+    );
+    return rows.map(rowToEvent);
+  }
+
+  async readAll(o: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    const from = o.fromPosition ?? 0;
+    const limit = o.maxCount ?? 1000;
+    const rows = o.streamPrefix
+      ? await this.db.all<EventRow>(
+          `SELECT ${COLS} FROM events WHERE position > ? AND substr(stream_id, 1, ?) = ? ORDER BY position LIMIT ?`,
+          [from, o.streamPrefix.length, o.streamPrefix, limit],
+        )
+      : await this.db.all<EventRow>(`SELECT ${COLS} FROM events WHERE position > ? ORDER BY position LIMIT ?`, [from, limit]);
+    return rows.map(rowToEvent);
+  }
+
+  subscribeToAll(handler: BatchHandler, o: SubscribeOptions): Subscription {
+    return new CatchUpSubscription(
+      {
+        read: (from, max) => this.readAll({ fromPosition: from, maxCount: max, streamPrefix: o.streamPrefix }),
+        head: () => this.headPosition(),
+        waitForChange: (ms) =>
+          new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              this.db.events.off('committed', done);
+              resolve();
+            };
+            const timer = setTimeout(done, ms).unref();
+            this.db.events.once('committed', done);
+          }),
+      },
+      handler,
+      o.fromPosition,
+      o.batchSize ?? 500,
+      o.onError,
+    );
+  }
+
+  async headPosition(): Promise<number> {
+    const row = await this.db.get<{ p: number | null }>('SELECT max(position) AS p FROM events');
+    return row?.p ?? 0;
+  }
+
+  async streamRevision(streamId: string): Promise<number> {
+    const row = await this.db.get<{ r: number | null }>('SELECT max(revision) AS r FROM events WHERE stream_id = ?', [streamId]);
+    return row?.r ?? -1;
+  }
+
+  async lookupKey(key: string): Promise<string | null> {
+    const row = await this.db.get<{ stream_id: string }>('SELECT stream_id FROM unique_keys WHERE key = ?', [key]);
+    return row?.stream_id ?? null;
+  }
+
+  async lookupIdempotencyKey(key: string): Promise<AppendResult | null> {
+    const row = await this.db.get<{ result: string }>('SELECT result FROM idempotency_keys WHERE key = ?', [key]);
+    return row ? decodeResult(row.result) : null;
+  }
+
+  async loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | null> {
+    const row = await this.db.get<{ revision: number; schema_version: number; state: string }>(
+      'SELECT revision, schema_version, state FROM snapshots WHERE stream_id = ?',
+      [streamId],
+    );
+    return row ? { streamId, revision: row.revision, schemaVersion: row.schema_version, state: JSON.parse(row.state) } : null;
+  }
+
+  async saveSnapshot<S>(s: Snapshot<S>): Promise<void> {
+    await this.db.run(
+      `INSERT INTO snapshots (stream_id, revision, schema_version, state) VALUES (?, ?, ?, ?)
+       ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision, schema_version = excluded.schema_version, state = excluded.state
+       WHERE excluded.revision > snapshots.revision`,
+      [s.streamId, s.revision, s.schemaVersion, JSON.stringify(s.state)],
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.db.get('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    // The database is owned by whoever opened it (it also holds the read models).
+  }
+}

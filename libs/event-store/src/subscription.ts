@@ -1,0 +1,97 @@
+import type { BatchHandler, StoredEvent, Subscription } from './port';
+
+export interface CatchUpSource {
+  read(fromPosition: number, maxCount: number): Promise<StoredEvent[]>;
+  head(): Promise<number>;
+  /** Resolves when new events may be visible, or after `ms` at the latest. */
+  waitForChange(ms: number): Promise<void>;
+}
+
+/**
+ * Catch-up then live delivery shared by the SQL adapters: read a batch after the checkpoint, hand it
+ * to the handler, advance; when nothing is left, sleep until the store signals a commit. A failing
+ * handler gets the same batch again after a backoff, so no event is ever skipped.
+ */
+export class CatchUpSubscription implements Subscription {
+  private pos: number;
+  private stopped = false;
+  private readonly done: Promise<void>;
+  private waiters: { target: number; resolve: () => void }[] = [];
+  private wakeStop!: () => void;
+  private readonly stopSignal = new Promise<void>((r) => (this.wakeStop = r));
+
+  constructor(
+    private readonly source: CatchUpSource,
+    private readonly handler: BatchHandler,
+    fromPosition: number,
+    private readonly batchSize: number,
+    private readonly onError?: (error: unknown, attempt: number) => void,
+    private readonly idleWaitMs = 1000,
+  ) {
+    this.pos = fromPosition;
+    this.done = this.loop();
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      let batch: StoredEvent[];
+      try {
+        batch = await this.source.read(this.pos, this.batchSize);
+      } catch (e) {
+        attempt++;
+        this.onError?.(e, attempt);
+        await Promise.race([sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 7))), this.stopSignal]);
+        continue;
+      }
+      if (batch.length === 0) {
+        this.settleWaiters(true);
+        await Promise.race([this.source.waitForChange(this.idleWaitMs), this.stopSignal]);
+        continue;
+      }
+      try {
+        await this.handler(batch);
+        attempt = 0;
+        this.pos = batch[batch.length - 1].position;
+        this.settleWaiters(false);
+      } catch (e) {
+        attempt++;
+        this.onError?.(e, attempt);
+        if (this.stopped) break;
+        await Promise.race([sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 7))), this.stopSignal]);
+      }
+    }
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  private settleWaiters(idle: boolean): void {
+    this.waiters = this.waiters.filter((w) => {
+      if (this.pos >= w.target || (idle && w.target <= this.pos)) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
+  }
+
+  async caughtUp(): Promise<void> {
+    const target = await this.source.head();
+    if (this.pos >= target || this.stopped) return;
+    await new Promise<void>((resolve) => this.waiters.push({ target, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeStop();
+    await this.done;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

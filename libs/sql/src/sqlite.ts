@@ -1,0 +1,125 @@
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Mutex, SqlDatabase, SqlExecutor } from './sql';
+
+export interface SqliteOptions {
+  /** A file path, or ':memory:' (tests). */
+  filename: string;
+  /** 'NORMAL' survives process crashes; 'FULL' also survives power loss of the last commits. */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+function bind(params?: readonly unknown[]): unknown[] {
+  if (!params) return [];
+  // better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
+  return params.map((p) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p));
+}
+
+/**
+ * One write connection guarded by an async mutex (SQLite has one writer; a second connection in the
+ * same thread would dead-lock on the file lock), and one read connection that sees the last
+ * committed snapshot in WAL mode without waiting for writers.
+ */
+export class SqliteDatabase implements SqlDatabase {
+  readonly dialect = 'sqlite' as const;
+  readonly writer: Database.Database;
+  private readonly reader: Database.Database;
+  private readonly mutex = new Mutex();
+  private readonly cache = new Map<string, Database.Statement>();
+  private readonly readCache = new Map<string, Database.Statement>();
+  /** Emits 'committed' after event appends, to wake subscribers without polling. */
+  readonly events = new EventEmitter();
+  private closed = false;
+
+  constructor(readonly options: SqliteOptions) {
+    if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+    this.writer = new Database(options.filename);
+    this.writer.pragma('journal_mode = WAL');
+    this.writer.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.writer.pragma('busy_timeout = 5000');
+    this.writer.pragma('foreign_keys = ON');
+    // An in-memory database is private to its connection: read through the writer then.
+    this.reader = options.filename === ':memory:' ? this.writer : new Database(options.filename);
+    if (this.reader !== this.writer) this.reader.pragma('busy_timeout = 5000');
+    this.events.setMaxListeners(0);
+  }
+
+  private stmt(sql: string, db: Database.Database = this.writer): Database.Statement {
+    const cache = db === this.writer ? this.cache : this.readCache;
+    let s = cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Synchronous executor bound to the write connection; only valid inside writeSync/transaction. */
+  private readonly txExecutor: SqlExecutor = {
+    dialect: 'sqlite',
+    all: async (sql, params) => this.stmt(sql).all(...bind(params)) as any[],
+    get: async (sql, params) => this.stmt(sql).get(...bind(params)) as any,
+    run: async (sql, params) => this.stmt(sql).run(...bind(params)).changes,
+  };
+
+  allSync<T>(sql: string, params?: readonly unknown[]): T[] {
+    return this.stmt(sql).all(...bind(params)) as T[];
+  }
+  getSync<T>(sql: string, params?: readonly unknown[]): T | undefined {
+    return this.stmt(sql).get(...bind(params)) as T | undefined;
+  }
+  runSync(sql: string, params?: readonly unknown[]): Database.RunResult {
+    return this.stmt(sql).run(...bind(params));
+  }
+
+  /** Runs a synchronous unit of work on the writer, in a transaction, under the mutex. */
+  writeSync<T>(fn: () => T): Promise<T> {
+    return this.mutex.run(() => this.writer.transaction(fn)());
+  }
+
+  async all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.stmt(sql, this.reader).all(...bind(params)) as T[];
+  }
+  async get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined> {
+    return this.stmt(sql, this.reader).get(...bind(params)) as T | undefined;
+  }
+  run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return this.mutex.run(() => this.stmt(sql).run(...bind(params)).changes);
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.txExecutor);
+        this.writer.exec('COMMIT');
+        return result;
+      } catch (e) {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+
+  exec(script: string): Promise<void> {
+    return this.mutex.run(() => {
+      this.writer.exec(script);
+    });
+  }
+
+  /** Read-connection iteration for exports and replays: constant memory. */
+  iterate<T>(sql: string, params?: readonly unknown[]): IterableIterator<T> {
+    return this.reader.prepare(sql).iterate(...bind(params)) as IterableIterator<T>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.mutex.run(() => undefined);
+    this.events.removeAllListeners();
+    if (this.reader !== this.writer) this.reader.close();
+    this.writer.close();
+  }
+}

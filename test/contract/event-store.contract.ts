@@ -1,0 +1,286 @@
+import { ManualClock } from '@idlc/domain';
+import {
+  EventStore,
+  EventToAppend,
+  KeyAlreadyClaimedError,
+  SnapshotStore,
+  StoredEvent,
+  WrongExpectedVersionError,
+} from '@idlc/event-store';
+import { randomUUID } from 'node:crypto';
+
+export interface ContractFixture {
+  store: EventStore & Partial<SnapshotStore>;
+  clock: ManualClock;
+  cleanup(): Promise<void>;
+}
+
+const ev = (type: string, data: Record<string, unknown> = {}, extra: Partial<EventToAppend> = {}): EventToAppend => ({
+  type,
+  version: 1,
+  data,
+  metadata: { correlationId: 'c-1', causationId: 'cause-1', source: 'test', actor: 'contract' },
+  ...extra,
+});
+
+/** One suite, every adapter: the same cases must hold for SQLite, PostgreSQL and EventStoreDB. */
+export function eventStoreContract(name: string, open: () => Promise<ContractFixture>): void {
+  describe(`event store contract: ${name}`, () => {
+    let f: ContractFixture;
+    let store: EventStore & Partial<SnapshotStore>;
+    // Stream ids unique per test so EventStoreDB (which cannot be wiped) runs the suite repeatedly.
+    let s: (n: string) => string;
+
+    beforeEach(async () => {
+      f = await open();
+      store = f.store;
+      const run = randomUUID().slice(0, 8);
+      s = (n) => `identity-${run}-${n}`;
+    });
+    afterEach(async () => {
+      await f.cleanup();
+    });
+
+    it('appends to a new stream and reads it back in order with metadata', async () => {
+      f.clock.set('2026-03-01T10:00:00.000Z');
+      const r = await store.append(s('a'), [ev('A', { n: 1 }), ev('B', { n: 2 }), ev('C', { n: 3 })], 'no_stream');
+      expect(r.nextExpectedRevision).toBe(2);
+      expect(r.positions).toHaveLength(3);
+      expect(r.duplicate).toBe(false);
+      expect(r.positions[0]).toBeLessThan(r.positions[1]);
+      const read = await store.readStream(s('a'));
+      expect(read.map((e) => [e.type, e.revision, e.data.n])).toEqual([
+        ['A', 0, 1],
+        ['B', 1, 2],
+        ['C', 2, 3],
+      ]);
+      expect(read.map((e) => e.position)).toEqual(r.positions);
+      expect(read[0].metadata).toMatchObject({ correlationId: 'c-1', causationId: 'cause-1', source: 'test', actor: 'contract' });
+      expect(read[0].version).toBe(1);
+      expect(read[0].streamId).toBe(s('a'));
+      expect(read[0].id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(read[0].recordedAt.toISOString()).toBe('2026-03-01T10:00:00.000Z');
+      expect(await store.streamRevision(s('a'))).toBe(2);
+      expect(await store.streamRevision(s('none'))).toBe(-1);
+      expect(await store.readStream(s('none'))).toEqual([]);
+      expect((await store.readStream(s('a'), { fromRevision: 1 })).map((e) => e.type)).toEqual(['B', 'C']);
+    });
+
+    it('enforces expected revisions and writes nothing on a conflict', async () => {
+      await store.append(s('a'), [ev('A')], 'no_stream');
+      await expect(store.append(s('a'), [ev('X')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      await expect(store.append(s('a'), [ev('X')], 5)).rejects.toMatchObject({ streamId: s('a'), expected: 5, actual: 0 });
+      await expect(store.append(s('b'), [ev('X')], 'stream_exists')).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      await expect(store.append(s('b'), [ev('X')], 0)).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      expect((await store.readStream(s('a'))).map((e) => e.type)).toEqual(['A']);
+      expect(await store.readStream(s('b'))).toEqual([]);
+      await store.append(s('a'), [ev('B')], 0);
+      await store.append(s('a'), [ev('C')], 'stream_exists');
+      await store.append(s('a'), [ev('D')], 'any');
+      await store.append(s('c'), [ev('E')], 'any');
+      expect((await store.readStream(s('a'))).map((e) => e.type)).toEqual(['A', 'B', 'C', 'D']);
+    });
+
+    it('lets exactly one of many racing writers win', async () => {
+      await store.append(s('hot'), [ev('Created')], 'no_stream');
+      const writers = Array.from({ length: 16 }, (_, i) =>
+        store.append(s('hot'), [ev('Raced', { writer: i })], 0).then(
+          () => 'won',
+          (e) => (e instanceof WrongExpectedVersionError ? 'lost' : Promise.reject(e)),
+        ),
+      );
+      const outcomes = await Promise.all(writers);
+      expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'lost')).toHaveLength(15);
+      expect(await store.readStream(s('hot'))).toHaveLength(2);
+    });
+
+    it('lets exactly one of many racing creators of a new stream win', async () => {
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.append(s('new'), [ev('Created', { writer: i })], 'no_stream').then(
+            () => 'won',
+            (e) => (e instanceof WrongExpectedVersionError ? 'lost' : Promise.reject(e)),
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+      expect(await store.readStream(s('new'))).toHaveLength(1);
+    });
+
+    it('appends several events atomically: a failing batch writes none of them', async () => {
+      const id = randomUUID();
+      await store.append(s('a'), [ev('First', {}, { id })], 'no_stream');
+      const before = await store.headPosition();
+      // The third event reuses an existing event id: the whole append must fail.
+      await expect(store.append(s('b'), [ev('One'), ev('Two'), ev('Dup', {}, { id })], 'no_stream')).rejects.toThrow();
+      expect(await store.readStream(s('b'))).toEqual([]);
+      expect(await store.headPosition()).toBe(before);
+      await store.append(s('b'), [ev('One'), ev('Two')], 'no_stream');
+      expect((await store.readStream(s('b'))).map((e) => e.type)).toEqual(['One', 'Two']);
+    });
+
+    it('reads all events in global order from an exclusive position', async () => {
+      const start = await store.headPosition();
+      await store.append(s('x'), [ev('X1')], 'no_stream');
+      await store.append(s('y'), [ev('Y1'), ev('Y2')], 'no_stream');
+      await store.append(s('x'), [ev('X2')], 0);
+      const mine = (es: StoredEvent[]) => es.filter((e) => e.streamId === s('x') || e.streamId === s('y'));
+      const all = mine(await store.readAll({ fromPosition: start, maxCount: 10_000 }));
+      expect(all.map((e) => e.type)).toEqual(['X1', 'Y1', 'Y2', 'X2']);
+      for (let i = 1; i < all.length; i++) expect(all[i].position).toBeGreaterThan(all[i - 1].position);
+      const after = mine(await store.readAll({ fromPosition: all[1].position, maxCount: 10_000 }));
+      expect(after.map((e) => e.type)).toEqual(['Y2', 'X2']);
+      expect((await store.readAll({ fromPosition: start, maxCount: 2 })).length).toBe(2);
+      expect(await store.headPosition()).toBe(all[3].position);
+      const prefixed = await store.readAll({ fromPosition: start, streamPrefix: s('y') });
+      expect(prefixed.map((e) => e.type)).toEqual(['Y1', 'Y2']);
+    });
+
+    it('subscribes: catches up, then goes live, with no gap and no duplicate', async () => {
+      const start = await store.headPosition();
+      for (let i = 0; i < 50; i++) await store.append(s(`sub-${i % 5}`), [ev('Early', { i })], 'any');
+      const seen: StoredEvent[] = [];
+      const sub = store.subscribeToAll(
+        async (batch) => {
+          seen.push(...batch);
+        },
+        { fromPosition: start, batchSize: 7 },
+      );
+      await sub.caughtUp();
+      expect(seen.filter((e) => e.type === 'Early')).toHaveLength(50);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(s(`live-${i % 10}`), [ev('Live', { i })], 'any')));
+      await sub.caughtUp();
+      await sub.stop();
+      const mine = seen.filter((e) => e.streamId.startsWith(s('')));
+      expect(mine).toHaveLength(100);
+      expect(new Set(mine.map((e) => e.id)).size).toBe(100);
+      for (let i = 1; i < seen.length; i++) expect(seen[i].position).toBeGreaterThan(seen[i - 1].position);
+      expect(sub.position).toBe(seen[seen.length - 1].position);
+    });
+
+    it('resumes from a checkpoint and retries a failing batch without skipping it', async () => {
+      const start = await store.headPosition();
+      const r = await store.append(s('r'), [ev('A'), ev('B'), ev('C'), ev('D')], 'no_stream');
+      const seen: string[] = [];
+      let failures = 0;
+      const sub = store.subscribeToAll(
+        async (batch) => {
+          const mine = batch.filter((e) => e.streamId === s('r'));
+          if (mine.some((e) => e.type === 'C') && failures < 2) {
+            failures++;
+            throw new Error('transient');
+          }
+          seen.push(...mine.map((e) => e.type));
+        },
+        { fromPosition: r.positions[1], batchSize: 1 },
+      );
+      await sub.caughtUp();
+      await sub.stop();
+      expect(start).toBeLessThan(r.positions[0]);
+      expect(failures).toBe(2);
+      expect(seen).toEqual(['C', 'D']);
+    });
+
+    it('stores 10,000 events and reads every one back intact', async () => {
+      const start = await store.headPosition();
+      for (let b = 0; b < 100; b++) {
+        await store.append(
+          s(`bulk-${b}`),
+          Array.from({ length: 100 }, (_, i) => ev('Bulk', { b, i, text: `payload ${b}-${i}` })),
+          'no_stream',
+        );
+      }
+      const got: StoredEvent[] = [];
+      let from = start;
+      for (;;) {
+        const page = await store.readAll({ fromPosition: from, maxCount: 1000, streamPrefix: s('bulk-') });
+        if (page.length === 0) break;
+        got.push(...page);
+        from = page[page.length - 1].position;
+      }
+      expect(got).toHaveLength(10_000);
+      const keys = new Set(got.map((e) => `${e.data.b}-${e.data.i}`));
+      expect(keys.size).toBe(10_000);
+      expect(got.every((e) => e.data.text === `payload ${e.data.b}-${e.data.i}` && e.revision === e.data.i)).toBe(true);
+    }, 120_000);
+
+    it('round-trips large payloads and unicode exactly', async () => {
+      const big = 'x'.repeat(1024 * 1024);
+      const unicode = {
+        name: 'Zoë Ångström-Łukasiewicz',
+        rtl: 'مرحبا بالعالم',
+        cjk: '山田太郎',
+        emoji: '👩🏽‍💻🚀',
+        combining: 'e\u0301',
+        quotes: `it's "quoted" \\ back\\slash`,
+        nested: { list: [1, 2.5, -3, true, null, { deep: 'ok' }] },
+      };
+      await store.append(s('u'), [ev('Big', { big }), ev('Unicode', unicode)], 'no_stream');
+      const [a, b] = await store.readStream(s('u'));
+      expect(a.data.big.length).toBe(big.length);
+      expect(b.data).toEqual(unicode);
+    });
+
+    it('makes appends idempotent by key, also for appends without events', async () => {
+      const first = await store.append(s('i'), [ev('Hired')], 'any', { idempotencyKey: `hr:${s('evt-1')}` });
+      const again = await store.append(s('i'), [ev('Hired')], 'any', { idempotencyKey: `hr:${s('evt-1')}` });
+      expect(again.duplicate).toBe(true);
+      expect(again.positions).toEqual(first.positions);
+      expect(again.streamId).toBe(s('i'));
+      expect(await store.readStream(s('i'))).toHaveLength(1);
+      const noop = await store.append(s('i'), [], 'any', { idempotencyKey: `hr:${s('evt-2')}` });
+      expect(noop.duplicate).toBe(false);
+      expect((await store.append(s('i'), [ev('Changed')], 'any', { idempotencyKey: `hr:${s('evt-2')}` })).duplicate).toBe(true);
+      expect(await store.readStream(s('i'))).toHaveLength(1);
+      expect((await store.lookupIdempotencyKey(`hr:${s('evt-1')}`))?.positions).toEqual(first.positions);
+      expect(await store.lookupIdempotencyKey(`hr:${s('never')}`)).toBeNull();
+      // A rejected append must not burn its key.
+      await expect(store.append(s('i'), [ev('X')], 'no_stream', { idempotencyKey: `hr:${s('evt-3')}` })).rejects.toBeInstanceOf(
+        WrongExpectedVersionError,
+      );
+      expect(await store.lookupIdempotencyKey(`hr:${s('evt-3')}`)).toBeNull();
+    });
+
+    it('keeps unique keys unique across streams, atomically with the append', async () => {
+      const key = `hr-employee:${s('E1')}`;
+      await store.append(s('p'), [ev('Hired')], 'no_stream', { claims: [key] });
+      expect(await store.lookupKey(key)).toBe(s('p'));
+      await expect(store.append(s('q'), [ev('Hired')], 'no_stream', { claims: [key] })).rejects.toBeInstanceOf(KeyAlreadyClaimedError);
+      expect(await store.readStream(s('q'))).toEqual([]);
+      await store.append(s('p'), [ev('Linked')], 0, { claims: [key] });
+      await store.append(s('p'), [ev('Released')], 1, { releases: [key] });
+      expect(await store.lookupKey(key)).toBeNull();
+      await store.append(s('q'), [ev('Hired')], 'no_stream', { claims: [key] });
+      expect(await store.lookupKey(key)).toBe(s('q'));
+      const racing = `oidc:${s('sub-1')}`;
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          store.append(s(`jit-${i}`), [ev('Provisioned')], 'no_stream', { claims: [racing] }).then(
+            () => 'won',
+            (e) => (e instanceof KeyAlreadyClaimedError ? 'lost' : Promise.reject(e)),
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+    });
+
+    it('reads a stream as of a position or an instant', async () => {
+      f.clock.set('2026-01-01T00:00:00.000Z');
+      const r1 = await store.append(s('t'), [ev('A')], 'no_stream');
+      f.clock.set('2026-02-01T00:00:00.000Z');
+      await store.append(s('t'), [ev('B')], 0);
+      expect((await store.readStream(s('t'), { toPosition: r1.positions[0] })).map((e) => e.type)).toEqual(['A']);
+      expect((await store.readStream(s('t'), { toRecordedAt: new Date('2026-01-15T00:00:00Z') })).map((e) => e.type)).toEqual(['A']);
+      expect((await store.readStream(s('t'), { maxCount: 1, fromRevision: 1 })).map((e) => e.type)).toEqual(['B']);
+    });
+
+    it('saves and loads snapshots, never replacing a newer one with an older one', async () => {
+      if (!store.saveSnapshot || !store.loadSnapshot) return;
+      expect(await store.loadSnapshot(s('snap'))).toBeNull();
+      await store.saveSnapshot({ streamId: s('snap'), revision: 10, schemaVersion: 1, state: { n: 10 } });
+      await store.saveSnapshot({ streamId: s('snap'), revision: 5, schemaVersion: 1, state: { n: 5 } });
+      expect(await store.loadSnapshot(s('snap'))).toEqual({ streamId: s('snap'), revision: 10, schemaVersion: 1, state: { n: 10 } });
+    });
+  });
+}
