@@ -6,9 +6,12 @@ module.exports = {
   transform: {
     // isolatedModules: transpile only, fast; `npm run typecheck` (run by .ci/run) checks the types.
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }],
+    // content-disposition 3 (under @fastify/static) ships ESM only; Node 20 requires it natively, jest cannot.
+    'node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs' }, diagnostics: false }],
   },
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
   moduleNameMapper: {
-    '^@idlc/(domain|event-store|sql|sso-verification)$': '<rootDir>/libs/$1/src',
+    '^@idlc/(domain|event-store|sql|sso-verification|engine)$': '<rootDir>/libs/$1/src',
   },
   setupFiles: ['reflect-metadata'],
   testTimeout: 30000,

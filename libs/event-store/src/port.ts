@@ -60,6 +60,8 @@ export interface AppendResult {
   /** Positions of the appended events (empty for a no-op append). */
   positions: number[];
   duplicate: boolean;
+  /** When the store recorded the events (absent for duplicates): lets callers fold exactly what was stored. */
+  recordedAt?: Date;
 }
 
 export interface ReadStreamOptions {

@@ -56,4 +56,5 @@ export function encodeResult(r: AppendResult): string {
 export function decodeResult(text: string): AppendResult {
   const o = JSON.parse(text);
   return { streamId: o.s, nextExpectedRevision: o.r, positions: o.p, duplicate: true };
+  // recordedAt is left out on purpose: a duplicate appended nothing now.
 }

@@ -108,7 +108,7 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
           );
           positions.push(Number(r.lastInsertRowid));
         }
-        const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false };
+        const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false, recordedAt: new Date(now) };
         if (options.idempotencyKey) {
           this.db.runSync('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES (?, ?, ?, ?)', [
             options.idempotencyKey,

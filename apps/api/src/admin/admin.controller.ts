@@ -1,0 +1,81 @@
+import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IdentityCommand, identityStream } from '@idlc/domain';
+import { Engine, validateDto } from '@idlc/engine';
+import { randomUUID } from 'node:crypto';
+import { problem } from '../common/problem';
+import { identityView } from '../audit/audit.controller';
+
+class RoleDto {
+  @IsString() @Matches(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, { message: 'role must be a role name' }) role!: string;
+  @IsOptional() @IsString() @MaxLength(500) reason?: string;
+}
+
+class ReasonDto {
+  @IsIn(['admin', 'reconciliation']) @IsOptional() reason?: 'admin' | 'reconciliation';
+  @IsOptional() @IsString() @MaxLength(500) note?: string;
+}
+
+const STATUS: Record<string, number> = {
+  not_found: 404,
+  account_deleted: 409,
+  terminated: 409,
+  not_yet_active: 409,
+  account_disabled: 409,
+  already_exists: 409,
+  not_terminated: 409,
+  invalid: 422,
+};
+
+/** Manual actions by operators: role grants outside birthright, disable and enable. */
+@ApiTags('admin')
+@Controller('identities/:id')
+export class AdminController {
+  constructor(private readonly engine: Engine) {}
+
+  private async run(id: string, cmd: IdentityCommand, action: string) {
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw problem(400, 'validation_failed', 'Invalid identity id', 'identity ids are UUIDs');
+    if ((await this.engine.store.streamRevision(identityStream(id))) < 0) throw problem(404, 'identity_not_found', 'Identity not found', `no identity ${id}`);
+    const out = await this.engine.commands.execute(id, [cmd], {
+      metadata: { source: 'admin', actor: 'admin', correlationId: randomUUID(), action },
+    });
+    if (out.rejection) throw problem(STATUS[out.rejection.code] ?? 409, out.rejection.code, 'Action refused', out.rejection.message);
+    return { identity: identityView(out.state), appended: out.events.map((e) => e.type) };
+  }
+
+  @Post('roles')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Grant a role manually (never removed by birthright recomputation)' })
+  @ApiBody({ schema: { type: 'object', properties: { role: { type: 'string' } }, required: ['role'] } })
+  async grant(@Param('id') id: string, @Body() body: unknown) {
+    const v = validateDto(RoleDto, body);
+    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
+    return this.run(id, { kind: 'GrantRole', role: v.value.role, source: { kind: 'manual', by: 'admin' } }, 'grant-role');
+  }
+
+  @Delete('roles/:role')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke a manually granted role' })
+  async revoke(@Param('id') id: string, @Param('role') role: string) {
+    return this.run(id, { kind: 'RevokeRole', role, source: { kind: 'manual' } }, 'revoke-role');
+  }
+
+  @Post('disable')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Disable the account now' })
+  async disable(@Param('id') id: string, @Body() body: unknown) {
+    const v = validateDto(ReasonDto, body ?? {});
+    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
+    return this.run(id, { kind: 'DisableAccount', reason: v.value.reason ?? 'admin', source: 'admin', note: v.value.note }, 'disable');
+  }
+
+  @Post('enable')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Enable a disabled account (not a terminated one: that takes a rehire)' })
+  async enable(@Param('id') id: string, @Body() body: unknown) {
+    const v = validateDto(ReasonDto, body ?? {});
+    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
+    return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin' }, 'enable');
+  }
+}

@@ -1,0 +1,19 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { Engine } from '@idlc/engine';
+import { AdminController } from './admin/admin.controller';
+import { AuditController } from './audit/audit.controller';
+import { EngineModule } from './common/engine.module';
+import { HealthController } from './health/health.controller';
+import { HrFeedController } from './hr-feed/hr-feed.controller';
+
+@Module({})
+export class AppModule {
+  static forEngine(engine: Engine): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [EngineModule.forEngine(engine), CqrsModule.forRoot()],
+      controllers: [HealthController, HrFeedController, AuditController, AdminController],
+    };
+  }
+}

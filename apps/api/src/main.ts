@@ -1,0 +1,50 @@
+import 'reflect-metadata';
+import { ConfigError, Engine, loadConfig } from '@idlc/engine';
+import { PolicyError } from '@idlc/domain';
+import { createApp } from './app';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+  let engine: Engine;
+  try {
+    engine = await Engine.open({ config });
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      console.error(e.message);
+      process.exit(78);
+    }
+    throw e;
+  }
+  engine.start();
+  const app = await createApp(engine);
+  await app.listen({ port: config.port, host: config.host });
+  const url = await app.getUrl();
+  console.log(`idlc listening on ${url.replace('[::1]', 'localhost')} (event store: ${config.eventStore}${config.eventStore === 'sqlite' ? ` at ${config.sqliteFile}` : ''}; docs at /docs)`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping (finishing in-flight requests, flushing checkpoints)`);
+    // Stop accepting first; Nest/Fastify close waits for in-flight requests.
+    await app.close();
+    await engine.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

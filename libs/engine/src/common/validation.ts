@@ -1,0 +1,30 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** Flattens class-validator errors into `path: message` pairs naming each bad field. */
+export function flattenErrors(errors: ValidationError[], prefix = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const e of errors) {
+    const field = prefix ? (/^\d+$/.test(e.property) ? `${prefix}[${e.property}]` : `${prefix}.${e.property}`) : e.property;
+    for (const m of Object.values(e.constraints ?? {})) out.push({ field, message: m });
+    if (e.children?.length) out.push(...flattenErrors(e.children, field));
+  }
+  return out;
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+/** Validates an untrusted plain object into a DTO; unknown fields are errors, not silently dropped. */
+export function validateDto<T extends object>(cls: new () => T, body: unknown, prefix = ''): Validated<T> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, errors: [{ field: prefix || 'body', message: 'must be a JSON object' }] };
+  }
+  const dto = plainToInstance(cls, body, { enableImplicitConversion: false });
+  const errors = validateSync(dto as object, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  return errors.length ? { ok: false, errors: flattenErrors(errors, prefix) } : { ok: true, value: dto };
+}

@@ -1,0 +1,132 @@
+import { resolve } from 'node:path';
+
+/** One typed, validated configuration, read from the environment once at start. */
+export interface EngineConfig {
+  eventStore: 'sqlite' | 'postgres' | 'eventstoredb';
+  readModelStore: 'sqlite' | 'postgres';
+  dataDir: string;
+  sqliteFile: string;
+  sqliteSynchronous: 'NORMAL' | 'FULL';
+  databaseUrl?: string;
+  eventStoreUrl?: string;
+  host: string;
+  port: number;
+  /** all: one process serves HTTP and runs projections and sagas; api / worker split them. */
+  workerMode: 'all' | 'api' | 'worker';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  birthrightPolicyFile: string;
+  inactivityDays: number;
+  inactivityDaysByEmploymentType: Record<string, number>;
+  inactivityDaysByRole: Record<string, number>;
+  inactivityWarningDays: number;
+  retentionDays: number;
+  hrWebhookSecrets: string[];
+  hrWebhookToleranceSeconds: number;
+  /** How far behind the store's head projections may be for /ready to say ready. */
+  readyMaxLagEvents: number;
+  aggregateCacheSize: number;
+  snapshotEvery: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): EngineConfig {
+  const problems: string[] = [];
+  const str = (name: string, def?: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v === '' ? def : v;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
+    const v = str(name, def)!;
+    if (!(allowed as readonly string[]).includes(v)) {
+      problems.push(`${name}=${JSON.stringify(v)}: must be one of ${allowed.join(', ')}`);
+      return def;
+    }
+    return v as T;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const v = str(name);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(v)}: must be a whole number from ${min} to ${max}`);
+      return def;
+    }
+    return n;
+  };
+  const map = (name: string, def: Record<string, number>): Record<string, number> => {
+    // Written as key=days pairs: "contractor=30,intern=14".
+    const v = str(name);
+    if (v === undefined) return def;
+    const out: Record<string, number> = {};
+    for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([^=\s]+)=(\d{1,5})$/.exec(part);
+      if (!m) {
+        problems.push(`${name}: '${part}' must look like key=days (e.g. contractor=30)`);
+        continue;
+      }
+      out[m[1]] = Number(m[2]);
+    }
+    return out;
+  };
+  const url = (name: string, schemes: string[]): string | undefined => {
+    const v = str(name);
+    if (v === undefined) return undefined;
+    try {
+      const u = new URL(v);
+      if (!schemes.includes(u.protocol.replace(/:$/, ''))) throw new Error('scheme');
+    } catch {
+      problems.push(`${name}: must be a URL starting with ${schemes.map((s) => s + '://').join(' or ')}`);
+    }
+    return v;
+  };
+
+  const eventStore = oneOf('EVENT_STORE', ['sqlite', 'postgres', 'eventstoredb'] as const, 'sqlite');
+  const databaseUrl = url('DATABASE_URL', ['postgres', 'postgresql']);
+  const eventStoreUrl = url('EVENTSTORE_URL', ['esdb', 'esdb+discover', 'kurrentdb', 'kurrentdb+discover']);
+  const readDefault = eventStore === 'postgres' ? 'postgres' : eventStore === 'eventstoredb' && databaseUrl ? 'postgres' : 'sqlite';
+  const readModelStore = oneOf('READ_MODEL_STORE', ['sqlite', 'postgres'] as const, readDefault);
+  if (eventStore === 'postgres' && !databaseUrl) problems.push('DATABASE_URL is required when EVENT_STORE=postgres');
+  if (readModelStore === 'postgres' && !databaseUrl) problems.push('DATABASE_URL is required when READ_MODEL_STORE=postgres');
+  if (eventStore === 'eventstoredb' && !eventStoreUrl) problems.push('EVENTSTORE_URL is required when EVENT_STORE=eventstoredb');
+  if (eventStore === 'postgres' && readModelStore !== 'postgres') problems.push('READ_MODEL_STORE must be postgres when EVENT_STORE=postgres');
+  if (eventStore === 'sqlite' && readModelStore !== 'sqlite') problems.push('READ_MODEL_STORE must be sqlite when EVENT_STORE=sqlite');
+
+  const dataDir = resolve(str('DATA_DIR', './data')!);
+  const secrets = (str('HR_WEBHOOK_SECRETS') ?? str('HR_WEBHOOK_SECRET') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of secrets) if (s.length < 16) problems.push('HR_WEBHOOK_SECRETS: each secret must be at least 16 characters');
+
+  const cfg: EngineConfig = {
+    eventStore,
+    readModelStore,
+    dataDir,
+    sqliteFile: resolve(str('SQLITE_FILE', `${dataDir}/idlc.db`)!),
+    sqliteSynchronous: oneOf('SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
+    databaseUrl,
+    eventStoreUrl,
+    host: str('HOST', '127.0.0.1')!,
+    port: int('PORT', 3000, 0, 65535),
+    workerMode: oneOf('WORKER_MODE', ['all', 'api', 'worker'] as const, 'all'),
+    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    birthrightPolicyFile: resolve(str('BIRTHRIGHT_POLICY_FILE', './config/birthright.yaml')!),
+    inactivityDays: int('INACTIVITY_DAYS', 90, 0, 36500),
+    inactivityDaysByEmploymentType: map('INACTIVITY_DAYS_BY_EMPLOYMENT_TYPE', { contractor: 30 }),
+    inactivityDaysByRole: map('INACTIVITY_DAYS_BY_ROLE', {}),
+    inactivityWarningDays: int('INACTIVITY_WARNING_DAYS', 7, 0, 3650),
+    retentionDays: int('RETENTION_DAYS', 30, 0, 36500),
+    hrWebhookSecrets: secrets,
+    hrWebhookToleranceSeconds: int('HR_WEBHOOK_TOLERANCE_SECONDS', 300, 1, 86400),
+    readyMaxLagEvents: int('READY_MAX_LAG_EVENTS', 10000, 0, 1e9),
+    aggregateCacheSize: int('AGGREGATE_CACHE_SIZE', 100000, 0, 1e8),
+    snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 1e6),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}

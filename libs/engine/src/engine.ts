@@ -1,0 +1,67 @@
+import { Clock, systemClock } from '@idlc/domain';
+import { EngineConfig, loadConfig } from './config/config';
+import { IdentityCommands } from './identity/identity-commands';
+import { IdentityRepository } from './identity/identity-repository';
+import { lifecycleFromConfig, Policies } from './identity/policies';
+import { openPersistence, Persistence } from './persistence/open-persistence';
+import { coreProjections, ProjectionRunner } from './projections';
+
+export interface EngineOptions {
+  config?: EngineConfig;
+  clock?: Clock;
+}
+
+/**
+ * The engine without any transport: persistence, policies, the identity write path and the
+ * projections. The HTTP app, the worker, the CLI and the benchmarks all build on one of these.
+ */
+export class Engine {
+  private started = false;
+
+  private constructor(
+    readonly config: EngineConfig,
+    readonly clock: Clock,
+    readonly persistence: Persistence,
+    readonly policies: Policies,
+    readonly repository: IdentityRepository,
+    readonly commands: IdentityCommands,
+    readonly projections: ProjectionRunner,
+  ) {}
+
+  static async open(options: EngineOptions = {}): Promise<Engine> {
+    const config = options.config ?? loadConfig();
+    const clock = options.clock ?? systemClock;
+    const policies = new Policies(config.birthrightPolicyFile, lifecycleFromConfig(config));
+    const persistence = await openPersistence(config, clock);
+    try {
+      const repository = new IdentityRepository(persistence.store, persistence.store, config.aggregateCacheSize, config.snapshotEvery);
+      const commands = new IdentityCommands(persistence.store, repository, policies, clock);
+      const projections = new ProjectionRunner(persistence.store, persistence.readDb, coreProjections(), () => clock.now().getTime());
+      await projections.prepare();
+      return new Engine(config, clock, persistence, policies, repository, commands, projections);
+    } catch (e) {
+      await persistence.close();
+      throw e;
+    }
+  }
+
+  get store() {
+    return this.persistence.store;
+  }
+
+  get readDb() {
+    return this.persistence.readDb;
+  }
+
+  /** Runs projections (and, once they exist, sagas) in this process unless it is an api-only process. */
+  start(): void {
+    if (this.started || this.config.workerMode === 'api') return;
+    this.started = true;
+    this.projections.start();
+  }
+
+  async close(): Promise<void> {
+    await this.projections.stop();
+    await this.persistence.close();
+  }
+}

@@ -1,0 +1,138 @@
+import {
+  BirthrightEngine,
+  Clock,
+  decideAll,
+  evolve,
+  identityStream,
+  IdentityCommand,
+  IdentityEvent,
+  IdentityState,
+  keyChanges,
+  LifecyclePolicy,
+  Rejection,
+} from '@idlc/domain';
+import {
+  EventMetadata,
+  EventStore,
+  KeyAlreadyClaimedError,
+  WrongExpectedVersionError,
+} from '@idlc/event-store';
+import { IdentityRepository } from './identity-repository';
+
+export interface CommandOptions {
+  idempotencyKey?: string;
+  metadata: EventMetadata;
+  /** Bounded retries of optimistic-concurrency conflicts before a 409. */
+  maxAttempts?: number;
+}
+
+export interface CommandOutcome {
+  identityId: string;
+  duplicate: boolean;
+  /** Events appended by this call (empty for a no-op or a duplicate). */
+  events: { type: string; position: number; revision: number }[];
+  state: IdentityState;
+  rejection?: Rejection;
+}
+
+/** Raised after the bounded retries of a hot identity are used up. */
+export class ConcurrencyConflictError extends Error {
+  constructor(readonly identityId: string, attempts: number) {
+    super(`identity ${identityId} kept changing concurrently; gave up after ${attempts} attempts`);
+    this.name = 'ConcurrencyConflictError';
+  }
+}
+
+/** A unique key (employee id, IdP subject, SCIM externalId or userName) is owned by another identity. */
+export class DuplicateKeyError extends Error {
+  constructor(readonly key: string, readonly ownerIdentityId: string) {
+    super(`key ${key} already belongs to identity ${ownerIdentityId}`);
+    this.name = 'DuplicateKeyError';
+  }
+}
+
+export interface PolicyProvider {
+  birthright(): BirthrightEngine;
+  lifecycle(): LifecyclePolicy;
+}
+
+/**
+ * The one write path for identities: load the aggregate (cached), decide purely, append with the
+ * expected revision, key claims and the caller's idempotency key in one atomic append.
+ */
+export class IdentityCommands {
+  constructor(
+    private readonly store: EventStore,
+    readonly repository: IdentityRepository,
+    private readonly policies: PolicyProvider,
+    private readonly clock: Clock,
+  ) {}
+
+  async execute(identityId: string, commands: IdentityCommand[], options: CommandOptions): Promise<CommandOutcome> {
+    const stream = identityStream(identityId);
+    if (options.idempotencyKey) {
+      const seen = await this.store.lookupIdempotencyKey(options.idempotencyKey);
+      if (seen) return this.duplicateOutcome(seen.streamId.slice('identity-'.length));
+    }
+    const maxAttempts = options.maxAttempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      const state = attempt === 1 ? await this.repository.load(identityId) : await this.repository.refresh(identityId);
+      const now = this.clock.now();
+      const decision = decideAll(state, commands, {
+        now,
+        birthright: this.policies.birthright(),
+        lifecycle: this.policies.lifecycle(),
+      });
+      if (decision.events.length === 0 && !options.idempotencyKey) {
+        return { identityId, duplicate: false, events: [], state, rejection: decision.rejection };
+      }
+      const { claims, releases } = keyChanges(decision.events);
+      try {
+        const result = await this.store.append(
+          stream,
+          decision.events.map((e) => ({ type: e.type, version: e.version, data: e.data as any, metadata: options.metadata })),
+          state.revision === -1 ? 'no_stream' : state.revision,
+          { idempotencyKey: options.idempotencyKey, claims, releases },
+        );
+        if (result.duplicate) return this.duplicateOutcome(result.streamId.slice('identity-'.length));
+        const at = (result.recordedAt ?? now).toISOString();
+        let after = state;
+        decision.events.forEach((e, i) => (after = evolve(after, e, at, state.revision + 1 + i)));
+        if (decision.events.length) this.repository.remember(state, after);
+        return {
+          identityId,
+          duplicate: false,
+          events: decision.events.map((e, i) => ({ type: e.type, position: result.positions[i], revision: state.revision + 1 + i })),
+          state: after,
+          rejection: decision.rejection,
+        };
+      } catch (e) {
+        if (e instanceof WrongExpectedVersionError) {
+          this.repository.forget(identityId);
+          if (attempt >= maxAttempts) throw new ConcurrencyConflictError(identityId, attempt);
+          continue;
+        }
+        if (e instanceof KeyAlreadyClaimedError) throw new DuplicateKeyError(e.key, e.ownerStreamId.slice('identity-'.length));
+        throw e;
+      }
+    }
+  }
+
+  private async duplicateOutcome(identityId: string): Promise<CommandOutcome> {
+    return { identityId, duplicate: true, events: [], state: await this.repository.load(identityId) };
+  }
+
+  /** The identity an idempotency key was applied to, if it was. */
+  async lookupIdempotency(key: string): Promise<string | null> {
+    const r = await this.store.lookupIdempotencyKey(key);
+    return r ? r.streamId.slice('identity-'.length) : null;
+  }
+
+  /** Which identity owns an external key. */
+  async findByKey(key: string): Promise<string | null> {
+    const stream = await this.store.lookupKey(key);
+    return stream ? stream.slice('identity-'.length) : null;
+  }
+}
+
+export type { IdentityEvent };

@@ -1,0 +1,109 @@
+import {
+  evolve,
+  identityStream,
+  IdentityEvent,
+  IdentityState,
+  initialState,
+  STATE_SCHEMA_VERSION,
+  toIdentityEvent,
+} from '@idlc/domain';
+import type { EventStore, SnapshotStore, StoredEvent } from '@idlc/event-store';
+import { Lru } from '../common/lru';
+
+/** Folds stored events (upcast on the way) onto a state. */
+export function foldStored(state: IdentityState, events: StoredEvent[]): IdentityState {
+  let s = state;
+  for (const e of events) {
+    const ev = toIdentityEvent(e);
+    if (ev) s = evolve(s, ev, e.recordedAt.toISOString(), e.revision);
+    else s = { ...s, revision: e.revision };
+  }
+  return s;
+}
+
+/**
+ * Loads identity aggregates without replaying whole streams on the hot path: an LRU of states, a
+ * persisted snapshot every N events, and only the tail after it read from the store. The cache may
+ * be stale when several processes write (PostgreSQL); appends carry the expected revision, so a
+ * stale decision fails with a conflict and is retried on a refreshed state.
+ */
+export class IdentityRepository {
+  private readonly cache: Lru<string, IdentityState>;
+  /** Counts full-stream replays, so tests can prove the hot path does none. */
+  fullReplays = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly snapshots: SnapshotStore | null,
+    cacheSize: number,
+    private readonly snapshotEvery: number,
+  ) {
+    this.cache = new Lru(cacheSize);
+  }
+
+  async load(identityId: string): Promise<IdentityState> {
+    const cached = this.cache.get(identityId);
+    if (cached) return cached;
+    return this.refresh(identityId);
+  }
+
+  /** Brings a state up to the store's head: from cache or snapshot, reading only the tail. */
+  async refresh(identityId: string): Promise<IdentityState> {
+    let base = this.cache.get(identityId);
+    if (!base && this.snapshots) {
+      const snap = await this.snapshots.loadSnapshot<IdentityState>(identityStream(identityId));
+      if (snap && snap.schemaVersion === STATE_SCHEMA_VERSION) base = snap.state;
+    }
+    if (!base) {
+      base = initialState(identityId);
+      this.fullReplays++;
+    }
+    const tail = await this.store.readStream(identityStream(identityId), { fromRevision: base.revision + 1 });
+    const state = foldStored(base, tail);
+    if (state.revision >= 0) this.cache.set(identityId, state);
+    if (tail.length >= this.snapshotEvery) void this.snapshot(state);
+    return state;
+  }
+
+  /** Records the state after a successful append; snapshots when a multiple of N was crossed. */
+  remember(before: IdentityState, after: IdentityState): void {
+    this.cache.set(after.identityId, after);
+    const every = this.snapshotEvery;
+    if (Math.floor((after.revision + 1) / every) > Math.floor((before.revision + 1) / every)) void this.snapshot(after);
+  }
+
+  forget(identityId: string): void {
+    this.cache.delete(identityId);
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private async snapshot(state: IdentityState): Promise<void> {
+    if (!this.snapshots) return;
+    try {
+      await this.snapshots.saveSnapshot({
+        streamId: identityStream(state.identityId),
+        revision: state.revision,
+        schemaVersion: STATE_SCHEMA_VERSION,
+        state,
+      });
+    } catch {
+      // A snapshot is an optimisation: losing one only means a longer tail next time.
+    }
+  }
+
+  /** The state as it was at an instant, replayed from the stream (never from a snapshot that could lie). */
+  async stateAt(identityId: string, at: Date): Promise<IdentityState> {
+    const events = await this.store.readStream(identityStream(identityId), { toRecordedAt: at });
+    return foldStored(initialState(identityId), events);
+  }
+
+  /** The full replay, for verification. */
+  async replay(identityId: string): Promise<IdentityState> {
+    return foldStored(initialState(identityId), await this.store.readStream(identityStream(identityId)));
+  }
+}
+
+export type { IdentityEvent };

@@ -1,0 +1,48 @@
+import type { Clock } from '@idlc/domain';
+import { EventStore, SnapshotStore, SqliteEventStore } from '@idlc/event-store';
+import { PostgresDatabase, SqlDatabase, SqliteDatabase } from '@idlc/sql';
+import type { EngineConfig } from '../config/config';
+
+export interface Persistence {
+  store: EventStore & SnapshotStore;
+  /** Where read models live: the same database as the events for SQLite and PostgreSQL. */
+  readDb: SqlDatabase;
+  close(): Promise<void>;
+}
+
+/** Opens the configured event store and read-model database. */
+export async function openPersistence(config: EngineConfig, clock: Clock): Promise<Persistence> {
+  if (config.eventStore === 'sqlite') {
+    const db = new SqliteDatabase({ filename: config.sqliteFile, synchronous: config.sqliteSynchronous });
+    const store = await SqliteEventStore.open(db, clock);
+    return { store, readDb: db, close: () => db.close() };
+  }
+  if (config.eventStore === 'postgres') {
+    // Loaded lazily so the embedded default never needs the PostgreSQL adapter's code paths.
+    const { PostgresEventStore } = await import('@idlc/event-store');
+    const db = new PostgresDatabase({ connectionString: config.databaseUrl! });
+    const store = await (PostgresEventStore as any).open(db, clock);
+    return {
+      store,
+      readDb: db,
+      close: async () => {
+        await store.close();
+        await db.close();
+      },
+    };
+  }
+  const { EventStoreDbEventStore } = await import('@idlc/event-store');
+  const store = await (EventStoreDbEventStore as any).connect(config.eventStoreUrl!, clock);
+  const readDb: SqlDatabase =
+    config.readModelStore === 'postgres'
+      ? new PostgresDatabase({ connectionString: config.databaseUrl! })
+      : new SqliteDatabase({ filename: config.sqliteFile, synchronous: config.sqliteSynchronous });
+  return {
+    store,
+    readDb,
+    close: async () => {
+      await store.close();
+      await readDb.close();
+    },
+  };
+}

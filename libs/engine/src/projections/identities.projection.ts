@@ -1,0 +1,116 @@
+import {
+  exists,
+  IDENTITY_STREAM_PREFIX,
+  identityIdOf,
+  IdentityState,
+  initialState,
+  keyString,
+  PERSONAL_ATTRIBUTES,
+  toIdentityEvent,
+  evolve,
+  canonicalJson,
+} from '@idlc/domain';
+import type { StoredEvent } from '@idlc/event-store';
+import type { Dialect, SqlExecutor } from '@idlc/sql';
+import { chunk, ms, placeholders, Projection } from './projection';
+
+/** Personal attributes are dropped from the read model once an account is deleted. */
+export function publicState(s: IdentityState): IdentityState {
+  if (s.account !== 'deleted') return s;
+  const attributes = { ...s.attributes };
+  for (const a of PERSONAL_ATTRIBUTES) delete attributes[a];
+  return { ...s, attributes };
+}
+
+/** Current state of every identity and account: status, attributes, keys, last login, roles with their source. */
+export class IdentitiesProjection implements Projection {
+  readonly name = 'identities';
+  readonly version = 1;
+  readonly tables = ['identities', 'identity_keys'];
+
+  ddl(_d: Dialect): string {
+    return `
+CREATE TABLE IF NOT EXISTS identities (
+  identity_id TEXT PRIMARY KEY,
+  employee_id TEXT,
+  email_lc TEXT,
+  display_name TEXT,
+  department TEXT,
+  employment TEXT NOT NULL,
+  account_status TEXT NOT NULL,
+  last_login_at BIGINT,
+  created_at BIGINT,
+  updated_at BIGINT,
+  revision INTEGER NOT NULL,
+  state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS identities_employee ON identities (employee_id);
+CREATE INDEX IF NOT EXISTS identities_email ON identities (email_lc);
+CREATE INDEX IF NOT EXISTS identities_status ON identities (account_status);
+CREATE TABLE IF NOT EXISTS identity_keys (
+  key TEXT PRIMARY KEY,
+  identity_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id);
+`;
+  }
+
+  async apply(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
+    const mine = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
+    if (!mine.length) return;
+    const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))];
+    const states = new Map<string, IdentityState>();
+    for (const part of chunk(ids, 500)) {
+      const rows = await tx.all<{ identity_id: string; state: string }>(
+        `SELECT identity_id, state FROM identities WHERE identity_id IN (${placeholders(part.length)})`,
+        part,
+      );
+      for (const r of rows) states.set(r.identity_id, JSON.parse(r.state));
+    }
+    for (const e of mine) {
+      const id = identityIdOf(e.streamId);
+      const before = states.get(id) ?? initialState(id);
+      if (e.revision <= before.revision) continue; // already applied: replay-safe
+      const ev = toIdentityEvent(e);
+      if (!ev) {
+        states.set(id, { ...before, revision: e.revision });
+        continue;
+      }
+      states.set(id, evolve(before, ev, e.recordedAt.toISOString(), e.revision));
+      if (ev.type === 'ExternalKeyLinked') {
+        await tx.run('INSERT INTO identity_keys (key, identity_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET identity_id = excluded.identity_id', [
+          keyString(ev.data.key),
+          id,
+        ]);
+      } else if (ev.type === 'ExternalKeyUnlinked') {
+        await tx.run('DELETE FROM identity_keys WHERE key = ? AND identity_id = ?', [keyString(ev.data.key), id]);
+      }
+    }
+    for (const [id, full] of states) {
+      if (!ids.includes(id) || !exists(full)) continue;
+      const s = publicState(full);
+      await tx.run(
+        `INSERT INTO identities (identity_id, employee_id, email_lc, display_name, department, employment, account_status, last_login_at, created_at, updated_at, revision, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (identity_id) DO UPDATE SET employee_id = excluded.employee_id, email_lc = excluded.email_lc,
+           display_name = excluded.display_name, department = excluded.department, employment = excluded.employment,
+           account_status = excluded.account_status, last_login_at = excluded.last_login_at, updated_at = excluded.updated_at,
+           revision = excluded.revision, state = excluded.state`,
+        [
+          id,
+          s.employeeId ?? null,
+          s.attributes.email?.toLowerCase() ?? null,
+          s.attributes.displayName ?? ([s.attributes.givenName, s.attributes.familyName].filter(Boolean).join(' ') || null),
+          s.attributes.department ?? null,
+          s.employment,
+          s.account,
+          ms(s.lastLoginAt),
+          ms(s.createdAt),
+          ms(s.updatedAt),
+          s.revision,
+          canonicalJson(s),
+        ],
+      );
+    }
+  }
+}

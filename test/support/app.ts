@@ -1,0 +1,91 @@
+import { ManualClock } from '@idlc/domain';
+import { Engine, loadConfig } from '@idlc/engine';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createApp } from '../../apps/api/src/app';
+import { sign, SIGNATURE_HEADER } from '../../apps/api/src/hr-feed/hmac';
+
+export const HR_SECRET = 'test-hr-secret-0123456789';
+
+export interface TestApp {
+  url: string;
+  engine: Engine;
+  app: NestFastifyApplication;
+  clock: ManualClock;
+  dir: string;
+  /** POSTs a body to /hr/events signed the way the HR system signs it. */
+  hr(body: unknown, opts?: { secret?: string; timestamp?: number; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+  get(path: string): Promise<{ status: number; body: any; headers: Headers }>;
+  post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Waits until every projection has applied everything appended so far. */
+  settle(): Promise<void>;
+  eventCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function parse(res: Response) {
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/** Starts the real HTTP server on an ephemeral port over a fresh SQLite file, with a test clock. */
+export async function startTestApp(env: Record<string, string> = {}, clock = new ManualClock('2026-01-05T09:00:00.000Z')): Promise<TestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'idlc-app-'));
+  const config = loadConfig({
+    DATA_DIR: dir,
+    HR_WEBHOOK_SECRETS: HR_SECRET,
+    BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const engine = await Engine.open({ config, clock });
+  engine.start();
+  const app = await createApp(engine, { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  const t: TestApp = {
+    url,
+    engine,
+    app,
+    clock,
+    dir,
+    async hr(body, opts = {}) {
+      const raw = opts.raw ?? JSON.stringify(body);
+      const ts = opts.timestamp ?? Math.floor(clock.now().getTime() / 1000);
+      const res = await fetch(`${url}/hr/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(opts.secret ?? HR_SECRET, raw, ts) },
+        body: raw,
+      });
+      return parse(res);
+    },
+    async get(path) {
+      return parse(await fetch(`${url}${path}`));
+    },
+    async post(path, body, headers = {}) {
+      return parse(
+        await fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }),
+      );
+    },
+    settle: () => engine.projections.caughtUp(),
+    eventCount: () => engine.store.headPosition(),
+    async close() {
+      await app.close();
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
