@@ -31,8 +31,8 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
       },
     };
   }
-  const { EventStoreDbEventStore } = await import('@idlc/event-store');
-  const store = await (EventStoreDbEventStore as any).connect(config.eventStoreUrl!, clock);
+  const { EventStoreDbEventStore } = (await import('@idlc/event-store')) as any;
+  const store = await EventStoreDbEventStore.connect(config.eventStoreUrl!, clock);
   const readDb: SqlDatabase =
     config.readModelStore === 'postgres'
       ? new PostgresDatabase({ connectionString: config.databaseUrl! })
