@@ -1,0 +1,83 @@
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface BenchResult {
+  name: string;
+  metric: string;
+  unit: string;
+  value: number;
+  baseline: { name: string; value: number };
+  /** value / baseline (for latencies: baseline / value, so higher is always better). */
+  ratio: number;
+  target?: string;
+  met?: boolean;
+  extra?: Record<string, unknown>;
+}
+
+export interface BenchContext {
+  quick: boolean;
+  log(msg: string): void;
+}
+
+export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `idlc-bench-${prefix}-`));
+
+export function timeIt<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const t0 = process.hrtime.bigint();
+  return fn().then((result) => ({ ms: Number(process.hrtime.bigint() - t0) / 1e6, result }));
+}
+
+export function ratio(value: number, baseline: number): number {
+  return baseline > 0 ? Math.round((value / baseline) * 1000) / 1000 : 0;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** Drives a URL with autocannon; requests may be generated per call (fresh tokens, new users). */
+export async function load(opts: {
+  url: string;
+  method?: 'GET' | 'POST';
+  body?: string;
+  headers?: Record<string, string>;
+  connections?: number;
+  duration: number;
+  requests?: autocannon.Request[];
+}): Promise<LoadResult> {
+  const r = await autocannon({
+    url: opts.url,
+    method: opts.method ?? 'GET',
+    body: opts.body,
+    headers: opts.headers,
+    connections: opts.connections ?? 50,
+    duration: opts.duration,
+    requests: opts.requests,
+  });
+  return {
+    requestsPerSecond: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors,
+    non2xx: r.non2xx,
+  };
+}
+
+/** The baseline for HTTP benchmarks: a bare Fastify route answering a body of the same size. */
+export async function bareFastify(responseBody: string, method: 'GET' | 'POST' = 'POST'): Promise<{ url: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.route({ method, url: '/bare', handler: async (_req, reply) => reply.header('content-type', 'application/json').send(responseBody) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address() as { port: number };
+  return { url: `http://127.0.0.1:${addr.port}/bare`, close: () => app.close() };
+}
+
+export function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
