@@ -27,6 +27,8 @@ export class CatchUpSubscription implements Subscription {
     private readonly batchSize: number,
     private readonly onError?: (error: unknown, attempt: number) => void,
     private readonly idleWaitMs = 1000,
+    /** After waking from idle, wait this long so a burst of appends is handled as one batch. */
+    private readonly coalesceMs = 5,
   ) {
     this.pos = fromPosition;
     this.done = this.loop();
@@ -51,6 +53,7 @@ export class CatchUpSubscription implements Subscription {
       if (batch.length === 0) {
         this.settleWaiters(true);
         await Promise.race([this.source.waitForChange(this.idleWaitMs), this.stopSignal]);
+        if (this.coalesceMs > 0 && !this.stopped) await Promise.race([sleep(this.coalesceMs), this.stopSignal]);
         continue;
       }
       try {
