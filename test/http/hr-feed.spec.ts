@@ -151,7 +151,7 @@ describe('HR feed webhooks, driven as an HR system would', () => {
     const body = hire('sig-1', 'E7001');
     const unsigned = await fetch(`${t.url}/hr/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(unsigned.status).toBe(401);
-    expect((await unsigned.json()).type).toMatch(/invalid_signature$/);
+    expect(((await unsigned.json()) as any).type).toMatch(/invalid_signature$/);
     expect((await t.hr(body, { secret: 'another-secret-0123456789' })).status).toBe(401);
     expect((await t.hr(body, { timestamp: Math.floor(t.clock.now().getTime() / 1000) - 3600 })).status).toBe(401);
     expect(await t.eventCount()).toBe(0);
