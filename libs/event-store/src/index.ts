@@ -3,3 +3,4 @@ export * from './errors';
 export * from './subscription';
 export * from './serialization';
 export * from './sqlite/sqlite-event-store';
+export * from './postgres/postgres-event-store';

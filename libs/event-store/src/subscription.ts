@@ -74,7 +74,9 @@ export class CatchUpSubscription implements Subscription {
 
   private settleWaiters(idle: boolean): void {
     this.waiters = this.waiters.filter((w) => {
-      if (this.pos >= w.target || (idle && w.target <= this.pos)) {
+      // Idle means every visible event after pos was read and none matched: all earlier targets are met,
+      // even when the newest events belong to streams this subscription filters out.
+      if (idle || this.pos >= w.target) {
         w.resolve();
         return false;
       }

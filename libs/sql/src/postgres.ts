@@ -7,7 +7,7 @@ types.setTypeParser(20, (v) => Number(v));
 
 const converted = new Map<string, string>();
 
-/** Rewrites `?` placeholders to `$1..$n`, leaving quoted strings alone. */
+/** Rewrites `?` placeholders to `$1..$n`, leaving quoted strings and comments alone. */
 export function toPgPlaceholders(sql: string): string {
   const hit = converted.get(sql);
   if (hit !== undefined) return hit;
@@ -22,6 +22,16 @@ export function toPgPlaceholders(sql: string): string {
     } else if (c === "'" || c === '"') {
       quote = c;
       out += c;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end === -1 ? sql.length : end;
+      out += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      const stop = end === -1 ? sql.length : end + 2;
+      out += sql.slice(i, stop);
+      i = stop - 1;
     } else if (c === '?') {
       out += '$' + ++n;
     } else {
@@ -73,23 +83,43 @@ export class PostgresDatabase extends PgExecutor implements SqlDatabase {
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
+    let broken: unknown;
     try {
       await client.query('BEGIN');
       const result = await fn(new PgExecutor(client));
       await client.query('COMMIT');
       return result;
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A failed ROLLBACK means the connection is unusable: destroy it rather than pool it.
+      broken = await client.query('ROLLBACK').then(
+        () => undefined,
+        (r) => r ?? e,
+      );
       throw e;
     } finally {
-      client.release();
+      client.release(broken instanceof Error ? broken : undefined);
     }
   }
 
-  /** A dedicated client for LISTEN or advisory locks held across statements. */
-  connect(): Promise<PoolClient> {
-    return this.pool.connect();
+  /**
+   * A dedicated client for LISTEN or advisory locks held across statements. Until it is released it
+   * carries an 'error' listener (a checked-out pg client without one crashes the process when the
+   * server drops the connection between queries); release() destroys a client that failed so.
+   */
+  async connect(): Promise<PoolClient> {
+    const client = await this.pool.connect();
+    let failure: Error | undefined;
+    const onError = (e: Error) => {
+      failure = failure ?? e;
+    };
+    client.on('error', onError);
+    const release = client.release;
+    client.release = ((err?: Error | boolean) => {
+      client.removeListener('error', onError);
+      return release.call(client, err ?? failure);
+    }) as PoolClient['release'];
+    return client;
   }
 
   async exec(script: string): Promise<void> {
