@@ -1,4 +1,9 @@
 import { startTestApp, TestApp } from '../support/app';
+import { serviceEnv } from '../support/services';
+
+const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
+const backends: [string, Record<string, string>][] = [['sqlite', {}]];
+if (pgUrl) backends.push(['postgres', { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl }]);
 
 const hire = (eventId: string, employeeId: string, attrs: Record<string, unknown> = {}, effectiveDate = '2026-01-05') => ({
   eventId,
@@ -10,10 +15,10 @@ const hire = (eventId: string, employeeId: string, attrs: Record<string, unknown
 
 const roleNames = (identity: any) => [...new Set(identity.roles.map((r: any) => r.role))].sort();
 
-describe('HR feed webhooks, driven as an HR system would', () => {
+describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (_name, env) => {
   let t: TestApp;
   beforeEach(async () => {
-    t = await startTestApp();
+    t = await startTestApp(env);
   });
   afterEach(async () => {
     await t.close();

@@ -1,5 +1,7 @@
 import { ManualClock } from '@idlc/domain';
 import { Engine, loadConfig } from '@idlc/engine';
+import { PostgresDatabase } from '@idlc/sql';
+import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +41,9 @@ async function parse(res: Response) {
 /** Starts the real HTTP server on an ephemeral port over a fresh SQLite file, with a test clock. */
 export async function startTestApp(env: Record<string, string> = {}, clock = new ManualClock('2026-01-05T09:00:00.000Z')): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'idlc-app-'));
+  // On PostgreSQL every app gets its own schema, dropped on close.
+  const schema = env.EVENT_STORE === 'postgres' ? env.DATABASE_SCHEMA ?? `t_${randomUUID().replace(/-/g, '').slice(0, 12)}` : undefined;
+  if (schema) env = { ...env, DATABASE_SCHEMA: schema };
   const config = loadConfig({
     DATA_DIR: dir,
     HR_WEBHOOK_SECRETS: HR_SECRET,
@@ -80,11 +85,17 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
       );
     },
     settle: () => engine.projections.caughtUp(),
-    eventCount: () => engine.store.headPosition(),
+    // count(*), not the head position: PostgreSQL positions may have holes from rolled-back appends.
+    eventCount: async () => Number((await engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n),
     async close() {
       await app.close();
       await engine.close();
       rmSync(dir, { recursive: true, force: true });
+      if (schema) {
+        const admin = new PostgresDatabase({ connectionString: env.DATABASE_URL });
+        await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.close();
+      }
     },
   };
   return t;

@@ -1,5 +1,5 @@
 import type { Clock } from '@idlc/domain';
-import { EventStore, SnapshotStore, SqliteEventStore } from '@idlc/event-store';
+import { EventStore, PostgresEventStore, SnapshotStore, SqliteEventStore } from '@idlc/event-store';
 import { PostgresDatabase, SqlDatabase, SqliteDatabase } from '@idlc/sql';
 import type { EngineConfig } from '../config/config';
 
@@ -18,10 +18,8 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
     return { store, readDb: db, close: () => db.close() };
   }
   if (config.eventStore === 'postgres') {
-    // Loaded lazily so the embedded default never needs the PostgreSQL adapter's code paths.
-    const { PostgresEventStore } = await import('@idlc/event-store');
-    const db = new PostgresDatabase({ connectionString: config.databaseUrl! });
-    const store = await (PostgresEventStore as any).open(db, clock);
+    const db = new PostgresDatabase({ connectionString: config.databaseUrl!, schema: config.databaseSchema });
+    const store = await PostgresEventStore.open(db, clock);
     return {
       store,
       readDb: db,
