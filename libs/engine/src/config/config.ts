@@ -8,6 +8,8 @@ export interface EngineConfig {
   sqliteFile: string;
   sqliteSynchronous: 'NORMAL' | 'FULL';
   databaseUrl?: string;
+  /** PostgreSQL schema for events and read models (created when missing). */
+  databaseSchema?: string;
   eventStoreUrl?: string;
   host: string;
   port: number;
@@ -26,6 +28,26 @@ export interface EngineConfig {
   readyMaxLagEvents: number;
   aggregateCacheSize: number;
   snapshotEvery: number;
+  /** Bearer tokens SCIM clients (Okta, Entra ID) present; SCIM answers 401 to everyone while empty. */
+  scimTokens: string[];
+  /** What a SCIM DELETE does to the account (the SCIM resource is gone either way). */
+  scimDeleteMode: 'disable' | 'delete';
+  /** SCIM group displayName -> role name; a group not listed grants a role named like the group. */
+  scimGroupRoleMap: Record<string, string>;
+  /** Kafka in (HR feed) and out (lifecycle events); absent when KAFKA_BROKERS is unset. */
+  kafka?: KafkaConfig;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  hrTopic: string;
+  hrGroup: string;
+  dlqTopic: string;
+  lifecycleTopic: string;
+  /** Used when the engine creates missing topics at start. */
+  topicPartitions: number;
+  topicReplicationFactor: number;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +132,11 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     sqliteFile: resolve(str('SQLITE_FILE', `${dataDir}/idlc.db`)!),
     sqliteSynchronous: oneOf('SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
     databaseUrl,
+    databaseSchema: (() => {
+      const v = str('DATABASE_SCHEMA');
+      if (v !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) problems.push('DATABASE_SCHEMA: must be a lower-case SQL identifier');
+      return v;
+    })(),
     eventStoreUrl,
     host: str('HOST', '127.0.0.1')!,
     port: int('PORT', 3000, 0, 65535),
@@ -126,7 +153,64 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     readyMaxLagEvents: int('READY_MAX_LAG_EVENTS', 10000, 0, 1e9),
     aggregateCacheSize: int('AGGREGATE_CACHE_SIZE', 100000, 0, 1e8),
     snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 1e6),
+    scimTokens: (str('SCIM_TOKENS') ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+    scimDeleteMode: oneOf('SCIM_DELETE_MODE', ['disable', 'delete'] as const, 'delete'),
+    scimGroupRoleMap: jsonMap('SCIM_GROUP_ROLE_MAP', str, problems),
+    kafka: kafkaConfig(str, int, problems),
   };
   if (problems.length) throw new ConfigError(problems);
   return cfg;
+}
+
+/** Kafka settings; messaging stays off unless KAFKA_BROKERS names at least one broker. */
+function kafkaConfig(
+  str: (name: string, def?: string) => string | undefined,
+  int: (name: string, def: number, min: number, max: number) => number,
+  problems: string[],
+): KafkaConfig | undefined {
+  const raw = str('KAFKA_BROKERS');
+  if (raw === undefined) return undefined;
+  const brokers = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  if (!brokers.length) problems.push('KAFKA_BROKERS: must list at least one host:port');
+  for (const b of brokers) if (!/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS: '${b}' must look like host:port`);
+  // Kafka's own rule for topic names; group and client ids only need to be printable.
+  const topic = (name: string, def: string): string => {
+    const v = str(name, def)!;
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(v) || v === '.' || v === '..') problems.push(`${name}=${JSON.stringify(v)}: must be 1-249 characters: letters, digits, . _ -`);
+    return v;
+  };
+  const ident = (name: string, def: string): string => {
+    const v = str(name, def)!;
+    if (!/^[\x21-\x7e]{1,255}$/.test(v)) problems.push(`${name}=${JSON.stringify(v)}: must be 1-255 printable characters without spaces`);
+    return v;
+  };
+  const kafka: KafkaConfig = {
+    brokers,
+    clientId: ident('KAFKA_CLIENT_ID', 'idlc'),
+    hrTopic: topic('KAFKA_HR_TOPIC', 'idlc.hr-events'),
+    hrGroup: ident('KAFKA_HR_GROUP', 'idlc-hr-feed'),
+    dlqTopic: topic('KAFKA_DLQ_TOPIC', 'idlc.hr-events.dlq'),
+    lifecycleTopic: topic('KAFKA_LIFECYCLE_TOPIC', 'idlc.lifecycle-events'),
+    topicPartitions: int('KAFKA_TOPIC_PARTITIONS', 3, 1, 10000),
+    topicReplicationFactor: int('KAFKA_TOPIC_REPLICATION_FACTOR', 1, 1, 32),
+  };
+  const topics = [kafka.hrTopic, kafka.dlqTopic, kafka.lifecycleTopic];
+  if (new Set(topics).size !== topics.length) problems.push('KAFKA_HR_TOPIC, KAFKA_DLQ_TOPIC and KAFKA_LIFECYCLE_TOPIC must be three different topics');
+  return kafka;
+}
+
+/** A JSON object of string to string, e.g. SCIM_GROUP_ROLE_MAP='{"Engineering Admins":"eng-admin"}'. */
+function jsonMap(name: string, str: (name: string) => string | undefined, problems: string[]): Record<string, string> {
+  const v = str(name);
+  if (v === undefined) return {};
+  try {
+    const o = JSON.parse(v);
+    if (o && typeof o === 'object' && !Array.isArray(o) && Object.values(o).every((x) => typeof x === 'string' && x.length > 0)) {
+      return Object.assign(Object.create(null), o);
+    }
+  } catch {
+    // reported below
+  }
+  problems.push(`${name}: must be a JSON object of group displayName to role name`);
+  return {};
 }
