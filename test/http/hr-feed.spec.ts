@@ -179,6 +179,20 @@ describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (
     expect(await t.eventCount()).toBe(0);
   });
 
+  it('answers a retried rejected event with the same rejection, not as a duplicate', async () => {
+    await t.hr(hire('h-1', 'E8001'));
+    await t.hr({ eventId: 't-1', type: 'terminate', employeeId: 'E8001', effectiveDate: '2026-01-04' });
+    const count = await t.eventCount();
+    const again = { eventId: 't-2', type: 'terminate', employeeId: 'E8001', effectiveDate: '2026-01-03' };
+    const first = await t.hr(again);
+    expect(first.status).toBe(409);
+    expect(first.body.type).toMatch(/terminated$/);
+    const retry = await t.hr(again);
+    expect(retry.status).toBe(409);
+    expect(retry.body.type).toMatch(/terminated$/);
+    expect(await t.eventCount()).toBe(count);
+  });
+
   it('rebuilt projections equal the live ones, and cached aggregates equal a full replay', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push((await t.hr(hire(`rb-${i}`, `RB${i}`, { department: i % 3 ? 'Finance' : 'Engineering' }))).body.results[0].identityId);

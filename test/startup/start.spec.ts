@@ -38,7 +38,7 @@ describe('starting the engine as `npm start` does (built server, embedded SQLite
 
   it('serves /health within seconds and stops cleanly on SIGTERM', async () => {
     const started = Date.now();
-    const { child, done } = run({ PORT: '0', DATA_DIR: dir, EVENT_STORE: '', DATABASE_URL: '' }, /listening on (http:\/\/\S+)/);
+    const { child, done } = run({ PORT: '0', DATA_DIR: dir, EVENT_STORE: '', DATABASE_URL: '', KAFKA_BROKERS: '' }, /listening on (http:\/\/\S+)/);
     const r = await done;
     expect(r.matched).toBe(true);
     const url = /listening on (http:\/\/\S+)/.exec(r.out)![1];

@@ -83,7 +83,9 @@ export class IdentityCommands {
         birthright: this.policies.birthright(),
         lifecycle: this.policies.lifecycle(),
       });
-      if (decision.events.length === 0 && !options.idempotencyKey) {
+      // A refusal with nothing to record leaves no trace, not even its idempotency key: a retry (or a
+      // redelivery after a crash) is decided again and gets the same refusal, not "duplicate".
+      if (decision.events.length === 0 && (!options.idempotencyKey || decision.rejection)) {
         return { identityId, duplicate: false, events: [], state, rejection: decision.rejection };
       }
       const { claims, releases } = keyChanges(decision.events);
