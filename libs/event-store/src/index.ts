@@ -4,3 +4,4 @@ export * from './subscription';
 export * from './serialization';
 export * from './sqlite/sqlite-event-store';
 export * from './postgres/postgres-event-store';
+export * from './eventstoredb/eventstoredb-event-store';

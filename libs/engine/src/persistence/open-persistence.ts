@@ -1,5 +1,5 @@
 import type { Clock } from '@idlc/domain';
-import { EventStore, PostgresEventStore, SnapshotStore, SqliteEventStore } from '@idlc/event-store';
+import { EventStore, EventStoreDbEventStore, PostgresEventStore, SnapshotStore, SqliteEventStore } from '@idlc/event-store';
 import { PostgresDatabase, SqlDatabase, SqliteDatabase } from '@idlc/sql';
 import type { EngineConfig } from '../config/config';
 
@@ -29,7 +29,6 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
       },
     };
   }
-  const { EventStoreDbEventStore } = (await import('@idlc/event-store')) as any;
   const store = await EventStoreDbEventStore.connect(config.eventStoreUrl!, clock);
   const readDb: SqlDatabase =
     config.readModelStore === 'postgres'
