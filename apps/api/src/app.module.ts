@@ -3,9 +3,12 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { Engine } from '@idlc/engine';
 import { AdminController } from './admin/admin.controller';
 import { AuditController } from './audit/audit.controller';
+import { DeprovisioningController } from './deprovisioning/deprovisioning.controller';
 import { EngineModule } from './common/engine.module';
 import { HealthController } from './health/health.controller';
 import { HrFeedController } from './hr-feed/hr-feed.controller';
+import { ScimController } from './scim/scim.controller';
+import { SsoController } from './sso/sso.controller';
 
 @Module({})
 export class AppModule {
@@ -13,7 +16,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [EngineModule.forEngine(engine), CqrsModule.forRoot()],
-      controllers: [HealthController, HrFeedController, AuditController, AdminController],
+      controllers: [HealthController, HrFeedController, AuditController, AdminController, DeprovisioningController, SsoController, ScimController],
     };
   }
 }

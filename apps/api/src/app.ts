@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
 import { AppModule } from './app.module';
 import { ProblemFilter } from './common/problem';
+import { ScimAwareGlobalFilter } from './scim/scim-error.filter';
 
 export interface AppOptions {
   logger?: boolean;
@@ -17,8 +18,10 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
     logger: options.logger === false ? false : ['error', 'warn'],
     abortOnError: false,
   });
-  app.useGlobalFilters(new ProblemFilter((e) => console.error(e)));
+  app.useGlobalFilters(new ScimAwareGlobalFilter(new ProblemFilter((e) => console.error(e))));
   const fastify = app.getHttpAdapter().getInstance();
+  // SCIM clients send application/scim+json (RFC 7644 3.1): parsed like JSON, with the same prototype-poisoning guards.
+  fastify.addContentTypeParser('application/scim+json', { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
   const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

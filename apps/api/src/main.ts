@@ -24,8 +24,19 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  let app;
+  try {
+    app = await createApp(engine);
+  } catch (e) {
+    // Module-level configuration (the SSO IdP file) is validated while the app is built.
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      await engine.close();
+      process.exit(78);
+    }
+    throw e;
+  }
   engine.start();
-  const app = await createApp(engine);
   await app.listen({ port: config.port, host: config.host });
   const url = await app.getUrl();
   console.log(`idlc listening on ${url.replace('[::1]', 'localhost')} (event store: ${config.eventStore}${config.eventStore === 'sqlite' ? ` at ${config.sqliteFile}` : ''}; docs at /docs)`);

@@ -8,3 +8,4 @@ export * from './identity/decide';
 export * from './policy/birthright';
 export * from './policy/lifecycle';
 export * from './canonical-json';
+export * from './group';

@@ -10,3 +10,7 @@ export * from './engine';
 export * from './common/validation';
 export * from './hr-feed/hr-event.dto';
 export * from './hr-feed/hr-feed.service';
+export * from './messaging';
+export * from './sagas';
+export * from './scim';
+export * from './sso';

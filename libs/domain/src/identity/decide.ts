@@ -11,6 +11,7 @@ import {
   RoleSource,
   roleSourceKey,
 } from './events';
+import { canonicalJson } from '../canonical-json';
 import { ExternalKey, hrKey, keyString } from './keys';
 import { evolve, exists, IdentityState } from './state';
 
@@ -43,7 +44,12 @@ export type IdentityCommand =
   | { kind: 'GrantRole'; role: string; source: RoleSource }
   | { kind: 'RevokeRole'; role: string; source: RoleSource }
   | { kind: 'ApplyDueEffects' }
-  | { kind: 'RecomputeBirthright' };
+  | { kind: 'RecomputeBirthright' }
+  /** Refuses (code 'stale') unless the identity is at this revision: SCIM If-Match and read-modify-write. */
+  | { kind: 'ExpectRevision'; revision: number }
+  /** Records the SCIM representation a provisioning client wrote (see ScimResourceReplaced). */
+  | { kind: 'ReplaceScimResource'; resource: Record<string, unknown> }
+  | { kind: 'DeleteScimResource'; mode: 'disable' | 'delete' };
 
 export type RejectionCode =
   | 'not_found'
@@ -53,7 +59,8 @@ export type RejectionCode =
   | 'account_disabled'
   | 'account_deleted'
   | 'not_yet_active'
-  | 'invalid';
+  | 'invalid'
+  | 'stale';
 
 export interface Rejection {
   code: RejectionCode;
@@ -95,7 +102,8 @@ const t = (s: string) => new Date(s).getTime();
 
 /** Roles an account should hold by birthright now, or none for accounts that hold no access. */
 function desiredBirthright(s: IdentityState, engine: BirthrightEngine): Map<string, string> {
-  const eligible = s.account === 'active' || (s.account === 'disabled' && s.employment !== 'terminated');
+  // A disabled account waiting for its rehire date (employment 'pending') gets its roles at that date.
+  const eligible = s.account === 'active' || (s.account === 'disabled' && s.employment !== 'terminated' && s.employment !== 'pending');
   return eligible ? engine.evaluate(s.attributes) : new Map();
 }
 
@@ -214,6 +222,12 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
   const now = iso(ctx.now);
   const d = new Draft(state, now);
 
+  if (cmd.kind === 'ExpectRevision') {
+    // Checked before any due effect, so a stale request appends nothing at all.
+    if (state.revision !== cmd.revision) return reject('stale', `identity ${state.identityId} is at revision ${state.revision}, not ${cmd.revision}`);
+    return { events: [] };
+  }
+
   if (cmd.kind === 'Hire') {
     if (exists(state)) {
       if (state.employment === 'terminated') return decide(state, { ...cmd, kind: 'Rehire' }, ctx);
@@ -274,8 +288,8 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
         if (Object.keys(changes).length) d.emit(event('AttributesChanged', { changes, effectiveAt: cmd.effectiveAt, source: 'hr' }));
       }
       if (terminationPending && s().account === 'active') {
-        // The termination never took effect: the rehire only cancels it.
-        d.state = { ...d.state, pendingActivation: undefined };
+        // The termination never took effect: the rehire only cancels it. pendingActivation stays as
+        // folded (activate() emits AccountEnabled at its date), so the draft equals the stored state.
         reconcileBirthright(d, ctx.birthright);
       }
       applyDueEffects(d, ctx);
@@ -352,6 +366,15 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
       }
       break;
     }
+    case 'ReplaceScimResource': {
+      const st = s();
+      if (st.account === 'deleted' || st.scim?.deleted) return reject('account_deleted', 'the SCIM resource is deleted', d.events);
+      if (!st.scim || canonicalJson(st.scim.resource) !== canonicalJson(cmd.resource)) d.emit(event('ScimResourceReplaced', { resource: cmd.resource }));
+      break;
+    }
+    case 'DeleteScimResource':
+      if (!s().scim?.deleted) d.emit(event('ScimResourceDeleted', { mode: cmd.mode }));
+      break;
     case 'ApplyDueEffects':
       break;
     case 'RecomputeBirthright':

@@ -32,6 +32,14 @@ export interface EventShapes {
   ExternalKeyLinked: { key: ExternalKey };
   ExternalKeyUnlinked: { key: ExternalKey };
   InactivityWarningIssued: { lastActivityAt: string; disableAt: string };
+  /**
+   * The SCIM representation a provisioning client last wrote (RFC 7643 User): keeps what has no
+   * engine attribute (name.formatted, extra emails, roles, certificates, ...) so it round-trips.
+   * Never holds a password, id or meta.
+   */
+  ScimResourceReplaced: { resource: Record<string, unknown> };
+  /** A SCIM DELETE: the resource is gone for SCIM (404) whatever happened to the account. */
+  ScimResourceDeleted: { mode: 'disable' | 'delete' };
 }
 
 export type IdentityEventType = keyof EventShapes;
@@ -53,6 +61,8 @@ export const EVENT_VERSIONS: Record<IdentityEventType, number> = {
   ExternalKeyLinked: 1,
   ExternalKeyUnlinked: 1,
   InactivityWarningIssued: 1,
+  ScimResourceReplaced: 1,
+  ScimResourceDeleted: 1,
 };
 
 export type IdentityEvent = { [T in IdentityEventType]: { type: T; version: number; data: EventShapes[T] } }[IdentityEventType];

@@ -36,6 +36,8 @@ export interface IdentityState {
   deletedAt?: string;
   createdAt?: string;
   updatedAt?: string;
+  /** The SCIM resource of a SCIM-provisioned identity; emptied once deleted (no personal data kept). */
+  scim?: { resource: Record<string, unknown>; deleted?: boolean };
 }
 
 export const STATE_SCHEMA_VERSION = 1;
@@ -101,16 +103,20 @@ export function evolve(s: IdentityState, e: IdentityEvent, at: string, revision 
       if (e.data.reason === 'rehire') n.pendingActivation = undefined;
       break;
     case 'AccountDisabled':
-      n.account = 'disabled';
+      // A termination that takes effect after an admin deletion leaves the account deleted.
+      n.account = s.account === 'deleted' ? 'deleted' : 'disabled';
       n.disabledReason = e.data.reason;
       if (e.data.reason === 'terminated') {
         n.employment = 'terminated';
         if (s.termination) n.termination = { ...s.termination, applied: true };
+        // A hire or rehire dated after the termination never activates.
+        n.pendingActivation = undefined;
       }
       break;
     case 'AccountDeleted':
       n.account = 'deleted';
       n.deletedAt = at;
+      if (s.scim) n.scim = { resource: {}, deleted: true };
       break;
     case 'RoleGranted': {
       const k = roleSourceKey(e.data.source);
@@ -136,6 +142,12 @@ export function evolve(s: IdentityState, e: IdentityEvent, at: string, revision 
     }
     case 'InactivityWarningIssued':
       n.inactivityWarnedAt = at;
+      break;
+    case 'ScimResourceReplaced':
+      n.scim = { resource: e.data.resource };
+      break;
+    case 'ScimResourceDeleted':
+      n.scim = { resource: {}, deleted: true };
       break;
   }
   return n;

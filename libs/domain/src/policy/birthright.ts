@@ -9,7 +9,7 @@ export type Condition =
   | { attribute: AttributeName; equals: string; ignoreCase?: boolean }
   | { attribute: AttributeName; in: string[]; ignoreCase?: boolean }
   | { attribute: AttributeName; prefix: string; ignoreCase?: boolean }
-  | { attribute: AttributeName; regex: string }
+  | { attribute: AttributeName; regex: string; ignoreCase?: boolean }
   | { attribute: AttributeName; exists: boolean }
   | { and: Condition[] }
   | { or: Condition[] }
@@ -134,7 +134,7 @@ function compile(c: Condition): Compiled {
   const attr = c.attribute;
   if ('exists' in c) return (a) => (a[attr] !== undefined && a[attr] !== '') === c.exists;
   if ('regex' in c) {
-    const re = new RegExp(c.regex);
+    const re = new RegExp(c.regex, c.ignoreCase ? 'i' : '');
     return (a) => a[attr] !== undefined && re.test(a[attr] as string);
   }
   const fold = c.ignoreCase ? (s: string) => s.toLowerCase() : (s: string) => s;

@@ -36,6 +36,10 @@ export interface EngineConfig {
   scimGroupRoleMap: Record<string, string>;
   /** Kafka in (HR feed) and out (lifecycle events); absent when KAFKA_BROKERS is unset. */
   kafka?: KafkaConfig;
+  /** JSON file of trusted SSO identity providers (validated when the HTTP app starts); no IdP is trusted when unset. */
+  ssoIdpsFile?: string;
+  /** Mapped SSO attribute holding an HR employee id: links a first login to the HR-created identity. */
+  ssoMatchAttribute?: string;
 }
 
 export interface KafkaConfig {
@@ -157,6 +161,13 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     scimDeleteMode: oneOf('SCIM_DELETE_MODE', ['disable', 'delete'] as const, 'delete'),
     scimGroupRoleMap: jsonMap('SCIM_GROUP_ROLE_MAP', str, problems),
     kafka: kafkaConfig(str, int, problems),
+    ssoIdpsFile: str('SSO_IDPS_FILE') === undefined ? undefined : resolve(str('SSO_IDPS_FILE')!),
+    ssoMatchAttribute: (() => {
+      const v = str('SSO_MATCH_ATTRIBUTE', 'employeeId')!;
+      // Email is mutable and reusable: it must never decide which identity a login lands on.
+      if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(v) || v.toLowerCase() === 'email') problems.push(`SSO_MATCH_ATTRIBUTE=${JSON.stringify(v)}: must be an attribute name (not email) holding the HR employee id`);
+      return v;
+    })(),
   };
   if (problems.length) throw new ConfigError(problems);
   return cfg;

@@ -40,6 +40,10 @@ export function summarize(e: StoredEvent): string {
       return `key unlinked: ${ev.data.key.kind}`;
     case 'InactivityWarningIssued':
       return `inactivity warning: disabled at ${ev.data.disableAt} without a login`;
+    case 'ScimResourceReplaced':
+      return 'SCIM resource written';
+    case 'ScimResourceDeleted':
+      return `SCIM resource deleted (${ev.data.mode})`;
   }
 }
 

@@ -1,0 +1,5 @@
+export { createKafka, defaultMessagingLogger, ensureTopics, silentLogger } from './kafka';
+export type { MessagingLogger, TopicSpec } from './kafka';
+export * from './hr-consumer';
+export * from './lifecycle-publisher';
+export * from './messaging';

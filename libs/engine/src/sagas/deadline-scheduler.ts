@@ -1,0 +1,408 @@
+import type { Clock, LifecyclePolicy } from '@idlc/domain';
+import { Mutex, type SqlDatabase, type SqlExecutor } from '@idlc/sql';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { IdentityCommands } from '../identity/identity-commands';
+import { placeholders } from '../projections/projection';
+import { DeadlineRow, deadlineRow, DeadlinesProjection } from './deadlines.projection';
+
+export interface DeadlineSchedulerOptions {
+  /** Rows claimed per round trip. */
+  batchSize?: number;
+  /** How long a claim keeps other workers off a row; a dead worker's claims become claimable after it. */
+  leaseMs?: number;
+  /** Longest sleep, so a wall clock that jumped (NTP, a VM resumed) is noticed within it. */
+  maxSleepMs?: number;
+  /** Commands in flight at once within a batch. */
+  concurrency?: number;
+  /** After a command failed (store unavailable, hot identity), the row is retried this much later. */
+  retryMs?: number;
+  workerId?: string;
+  /** Test hook: `saga-after-claim` SIGKILLs the process right after a claim commits. Defaults to IDLC_FAILPOINT. */
+  failpoint?: string;
+  onError?: (error: unknown, identityId?: string) => void;
+}
+
+interface Outcome {
+  row: DeadlineRow;
+  kind: 'fired' | 'noop' | 'failed';
+  /** State revision the next deadline was computed from. */
+  revision?: number;
+  next?: DeadlineRow | null;
+}
+
+/** Highest value of an INTEGER column on both dialects. */
+const MAX_REVISION = 2147483647;
+
+/**
+ * Fires deadlines from the `deadlines` table: wakes at the earliest one (a timer computed from the
+ * injected clock, re-armed when the projection schedules something earlier; no polling), claims due
+ * rows with a lease and issues `ApplyDueEffects` through the identity write path.
+ *
+ * Exactly-once comes from the write path, not from the claim: the command is decided on the
+ * stream's current state and appended with its expected revision, so a deadline that lost a race
+ * (a login just before it, a second worker, a stale row) decides "nothing due" and appends nothing.
+ * The claim only keeps workers from doing the same work twice; the idempotency key makes a retry of
+ * one claim a cheap no-op.
+ */
+export class DeadlineScheduler {
+  /** Deadlines claimed because they were due. */
+  due = 0;
+  /** Commands that appended events (an action happened). */
+  fired = 0;
+  /** Claimed deadlines that turned out to have nothing to do (moved, raced, already applied). */
+  noops = 0;
+  /** Commands that threw; their rows are retried after `retryMs`. */
+  failures = 0;
+
+  readonly workerId: string;
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly maxSleepMs: number;
+  private readonly concurrency: number;
+  private readonly retryMs: number;
+  private readonly failpoint?: string;
+  private readonly runLock = new Mutex();
+
+  private started = false;
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  /** performance.now() at which the armed timer fires. */
+  private timerAt = Infinity;
+  private armedDelay?: number;
+  private ticking?: Promise<void>;
+  private tickAgain = false;
+  /** Earliest due time announced by the projection since the last tick started. */
+  private hinted = Infinity;
+  private readonly followUps = new Set<NodeJS.Timeout>();
+  private unsubscribe?: () => void;
+  private readonly onError: (error: unknown, identityId?: string) => void;
+
+  constructor(
+    private readonly db: SqlDatabase,
+    private readonly commands: IdentityCommands,
+    private readonly clock: Clock,
+    private readonly policies: { lifecycle(): LifecyclePolicy },
+    private readonly projection?: DeadlinesProjection,
+    private readonly options: DeadlineSchedulerOptions = {},
+  ) {
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.batchSize = options.batchSize ?? 500;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.maxSleepMs = options.maxSleepMs ?? 60_000;
+    this.concurrency = options.concurrency ?? 8;
+    this.retryMs = options.retryMs ?? 5_000;
+    this.failpoint = options.failpoint ?? process.env.IDLC_FAILPOINT;
+    this.onError = options.onError ?? ((e, id) => console.error(`deadline scheduler${id ? ` (identity ${id})` : ''}: ${(e as Error)?.message ?? e}`));
+  }
+
+  /** Delay of the currently armed timer, in ms (never more than maxSleepMs); undefined when idle. */
+  get nextWakeInMs(): number | undefined {
+    return this.timer ? this.armedDelay : undefined;
+  }
+
+  get running(): boolean {
+    return this.started;
+  }
+
+  /** Starts the timer loop. On SQLite it first releases claims left by a previous run of this process. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.unsubscribe = this.projection?.onScheduled((at) => this.hint(at));
+    this.ticking = (async () => {
+      try {
+        // SQLite is the embedded, single-process store: a claim found at start belongs to a process
+        // that died, so it need not wait out its lease. (Several workers share PostgreSQL: there,
+        // claims expire by lease.)
+        if (this.db.dialect === 'sqlite') await this.db.run('UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL');
+      } catch (e) {
+        this.onError(e);
+      }
+    })().finally(() => {
+      this.ticking = undefined;
+      this.arm(0, true);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.disarm();
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps.clear();
+    await this.ticking?.catch(() => undefined);
+    await this.runLock.run(() => undefined);
+    this.stopping = false;
+  }
+
+  /** Re-evaluates now (after the clock was changed, or to skip the wait). */
+  wake(): void {
+    this.arm(0, true);
+  }
+
+  /**
+   * Fires every deadline due now, in batches, and returns how many actions happened (commands that
+   * appended events). Safe to call next to a running timer: runs are serialised.
+   */
+  runDue(): Promise<number> {
+    return this.runLock.run(async () => {
+      let fired = 0;
+      while (!this.stopping) {
+        const rows = await this.claimDue(this.clock.now().getTime(), this.batchSize);
+        if (!rows.length) break;
+        if (this.failpoint === 'saga-after-claim') process.kill(process.pid, 'SIGKILL');
+        fired += await this.fireClaimed(rows);
+      }
+      return fired;
+    });
+  }
+
+  /** Claims up to `limit` rows due at `now` that nobody holds a live lease on. */
+  async claimDue(now: number, limit: number): Promise<DeadlineRow[]> {
+    const until = now + this.leaseMs;
+    const rows = await this.db.transaction(async (tx) => {
+      if (tx.dialect === 'postgres') {
+        // SKIP LOCKED: concurrent workers each take different rows instead of queueing on the same ones.
+        const ids = await tx.all<{ identity_id: string }>(
+          `SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+           ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+          [now, now, limit],
+        );
+        if (!ids.length) return [];
+        return tx.all<RawRow>(
+          `UPDATE deadlines SET claimed_by = ?, claimed_until = ? WHERE identity_id IN (${placeholders(ids.length)})
+           RETURNING identity_id, due_at, action, revision`,
+          [this.workerId, until, ...ids.map((r) => r.identity_id)],
+        );
+      }
+      // SQLite: the transaction holds the single write lock, so one UPDATE claims atomically.
+      return tx.all<RawRow>(
+        `UPDATE deadlines SET claimed_by = ?, claimed_until = ?
+         WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+         RETURNING identity_id, due_at, action, revision`,
+        [this.workerId, until, now, now, limit],
+      );
+    });
+    this.due += rows.length;
+    return rows
+      .map((r) => ({ identityId: r.identity_id, dueAt: Number(r.due_at), action: r.action, revision: Number(r.revision) }))
+      .sort((a, b) => a.dueAt - b.dueAt || (a.identityId < b.identityId ? -1 : 1));
+  }
+
+  /** Issues the command for each claimed row, then records each identity's next deadline and releases the claims. */
+  async fireClaimed(rows: DeadlineRow[]): Promise<number> {
+    const outcomes = await mapLimit(rows, this.concurrency, (r) => this.fire(r));
+    const now = this.clock.now().getTime();
+    if (this.db.dialect === 'sqlite') {
+      // One writer: a single transaction cannot dead-lock and saves a commit per row.
+      await this.db.transaction(async (tx) => {
+        for (const o of outcomes) await this.settle(tx, o, now);
+      });
+    } else {
+      // PostgreSQL: another scheduler or the deadlines projection may hold some of these rows. A short
+      // transaction per row holds one row lock at a time, and a deadlock victim is simply retried.
+      for (const o of outcomes) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.db.transaction((tx) => this.settle(tx, o, now));
+            break;
+          } catch (e) {
+            if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+          }
+        }
+      }
+    }
+    return outcomes.filter((o) => o.kind === 'fired').length;
+  }
+
+  private async fire(row: DeadlineRow): Promise<Outcome> {
+    // The revision is part of the key: the same deadline recomputed from a later state (a moved
+    // termination moved back) is a new decision, not a retry of this one.
+    const key = `saga:${row.identityId}:${row.action}:${new Date(row.dueAt).toISOString()}:${row.revision}`;
+    try {
+      const out = await this.commands.execute(row.identityId, [{ kind: 'ApplyDueEffects' }], {
+        idempotencyKey: key,
+        metadata: {
+          source: 'saga',
+          actor: 'deadline-scheduler',
+          correlationId: key,
+          causationId: key,
+          deadline: { action: row.action, dueAt: new Date(row.dueAt).toISOString(), revision: row.revision },
+          worker: this.workerId,
+        },
+      });
+      if (out.rejection?.code === 'not_found') {
+        this.noops++;
+        return { row, kind: 'noop', revision: MAX_REVISION, next: null };
+      }
+      const kind = out.events.length ? 'fired' : 'noop';
+      if (kind === 'fired') this.fired++;
+      else this.noops++;
+      return { row, kind, revision: out.state.revision, next: deadlineRow(out.state, this.policies.lifecycle()) };
+    } catch (e) {
+      this.failures++;
+      this.onError(e, row.identityId);
+      return { row, kind: 'failed' };
+    }
+  }
+
+  /**
+   * Writes the identity's next deadline as the command left it (the projection writes the same row
+   * from the same state when it gets there) and releases the claim. A row that is still due after
+   * the command stays leased, so a deadline that cannot make progress is retried after the lease
+   * instead of spinning.
+   */
+  private async settle(tx: SqlExecutor, o: Outcome, now: number): Promise<void> {
+    const id = o.row.identityId;
+    if (o.kind === 'failed') {
+      await tx.run('UPDATE deadlines SET claimed_until = ? WHERE identity_id = ? AND claimed_by = ?', [now + this.retryMs, id, this.workerId]);
+      return;
+    }
+    const next = o.next ?? null;
+    if (next && next.dueAt <= now) return;
+    // Nothing happened and the deadline did not move (the clock stepped back between claim and
+    // command): releasing it would re-claim it at once, so let the lease run out instead.
+    if (next && o.kind === 'noop' && next.dueAt === o.row.dueAt && next.action === o.row.action) return;
+    if (!next) {
+      await tx.run('DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?', [id, o.revision]);
+    } else {
+      await tx.run(
+        `UPDATE deadlines SET due_at = ?, action = ?, revision = ?,
+           claimed_by = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_by END,
+           claimed_until = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_until END
+         WHERE identity_id = ? AND revision <= ?`,
+        [next.dueAt, next.action, o.revision, this.workerId, this.workerId, id, o.revision],
+      );
+    }
+    // The row may already hold a newer revision than ours: still give our claim back if it is not due.
+    await tx.run('UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL WHERE identity_id = ? AND claimed_by = ? AND due_at > ?', [id, this.workerId, now]);
+  }
+
+  /** When the next row becomes claimable (epoch ms), or null when nothing is scheduled. */
+  async nextEligibleAt(): Promise<number | null> {
+    const free = await this.db.get<{ t: number }>(
+      'SELECT due_at AS t FROM deadlines WHERE claimed_until IS NULL OR claimed_until < due_at ORDER BY due_at LIMIT 1',
+    );
+    const leased = await this.db.get<{ t: number }>(
+      'SELECT claimed_until AS t FROM deadlines WHERE claimed_until IS NOT NULL AND claimed_until >= due_at ORDER BY claimed_until LIMIT 1',
+    );
+    const candidates = [free ? Number(free.t) : Infinity, leased ? Number(leased.t) + 1 : Infinity];
+    const t = Math.min(...candidates);
+    return t === Infinity ? null : t;
+  }
+
+  // --- timer -------------------------------------------------------------------------------------
+
+  /** The projection scheduled something due at `at`: wake then if that is earlier than planned. */
+  private hint(at: number, followUp = true): void {
+    if (!this.started) return;
+    if (at < this.hinted) this.hinted = at;
+    const delay = at - this.clock.now().getTime();
+    this.arm(delay, false);
+    if (followUp && this.db.dialect === 'postgres' && delay < 250) {
+      // The hint comes from inside the projection's transaction; on PostgreSQL another connection may
+      // claim before that commits and see nothing. Look once more shortly after.
+      const t = setTimeout(() => {
+        this.followUps.delete(t);
+        this.hint(at, false);
+      }, 250);
+      t.unref();
+      this.followUps.add(t);
+    }
+  }
+
+  /** Arms the timer `delayMs` from now (capped); unless forced, only if that is earlier than the armed one. */
+  private arm(delayMs: number, force: boolean): void {
+    if (!this.started) return;
+    const d = Math.min(Math.max(0, Number.isFinite(delayMs) ? delayMs : this.maxSleepMs), this.maxSleepMs);
+    const at = performance.now() + d;
+    if (this.ticking) {
+      // Re-armed when the running tick ends, which takes hints and wake-ups into account.
+      if (force || d === 0) this.tickAgain = true;
+      return;
+    }
+    if (!force && this.timer && at >= this.timerAt) return;
+    this.disarm();
+    this.timerAt = at;
+    this.armedDelay = d;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.ticking = this.tick().finally(() => (this.ticking = undefined));
+      void this.ticking.then(() => this.afterTick());
+    }, d);
+    // The timer alone must not keep a process alive (CLI commands, tests).
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private nextDelay = 0;
+  private emptyRuns = 0;
+
+  private async tick(): Promise<void> {
+    this.hinted = Infinity;
+    this.tickAgain = false;
+    let claimed = -1;
+    try {
+      const before = this.due;
+      await this.runDue();
+      claimed = this.due - before;
+    } catch (e) {
+      this.onError(e);
+    }
+    if (!this.started) return;
+    try {
+      const next = await this.nextEligibleAt();
+      const at = Math.min(next ?? Infinity, this.hinted);
+      let delay = at === Infinity ? this.maxSleepMs : at - this.clock.now().getTime();
+      if (delay <= 0 && claimed <= 0) {
+        // Claimable now, yet this run claimed nothing (a timer a millisecond early, a row not yet
+        // committed on another connection): look again soon, backing off rather than spinning.
+        this.emptyRuns++;
+        delay = Math.min(5000, 25 * 2 ** Math.min(this.emptyRuns, 8));
+      } else {
+        this.emptyRuns = 0;
+      }
+      this.nextDelay = delay;
+    } catch (e) {
+      this.onError(e);
+      this.nextDelay = this.retryMs;
+    }
+  }
+
+  private afterTick(): void {
+    if (!this.started) return;
+    const again = this.tickAgain;
+    this.tickAgain = false;
+    this.arm(again ? 0 : this.nextDelay, true);
+  }
+}
+
+interface RawRow {
+  identity_id: string;
+  due_at: number | string;
+  action: string;
+  revision: number | string;
+}
+
+/** Runs fn over items with at most `limit` in flight; results keep the input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let i = 0;
+  const worker = async () => {
+    while (i < items.length) {
+      const k = i++;
+      out[k] = await fn(items[k]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

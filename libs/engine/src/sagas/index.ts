@@ -1,0 +1,2 @@
+export * from './deadlines.projection';
+export * from './deadline-scheduler';

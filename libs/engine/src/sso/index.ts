@@ -1,0 +1,3 @@
+export * from './idps-file';
+export * from './sql-replay-cache';
+export * from './sso-login.service';

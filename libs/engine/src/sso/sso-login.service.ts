@@ -1,0 +1,246 @@
+import {
+  Attributes,
+  decideAll,
+  heldRoles,
+  hrKey,
+  IdentityCommand,
+  IdentityState,
+  idpKey,
+  isAttributeName,
+  keyString,
+  RejectionCode,
+} from '@idlc/domain';
+import type { EventMetadata } from '@idlc/event-store';
+import {
+  CredentialVerifier,
+  type RefusalType,
+  type TrustedIdpConfig,
+  type VerifiedLogin,
+} from '@idlc/sso-verification';
+import { randomUUID } from 'node:crypto';
+import { Lru } from '../common/lru';
+import type { FieldError } from '../common/validation';
+import type { Engine } from '../engine';
+import { CommandOutcome, DuplicateKeyError } from '../identity/identity-commands';
+import { loadTrustedIdps } from './idps-file';
+import { SqlReplayCache } from './sql-replay-cache';
+
+/** What an IdP login hook posts: exactly one credential. */
+export type SsoCredential = { idToken: string } | { samlResponse: string; relayState?: string };
+
+export const SSO_LIMITS = {
+  /** The verifier's own ceiling for a compact JWS. */
+  idToken: 64 * 1024,
+  /** Base64 of a signed SAML Response; the verifier's ceiling. */
+  samlResponse: 2 * 1024 * 1024,
+  /** SAML bindings say 80 bytes; real SPs send more, so allow some room but not a payload. */
+  relayState: 1024,
+} as const;
+
+/** Validates the request body shape (not the credential): every bad field, or the credential. */
+export function parseSsoLoginBody(body: unknown): { ok: true; credential: SsoCredential } | { ok: false; errors: FieldError[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object with idToken or samlResponse' }] };
+  }
+  const b = body as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  for (const k of Object.keys(b)) {
+    if (k !== 'idToken' && k !== 'samlResponse' && k !== 'relayState') errors.push({ field: k, message: 'is not a known field' });
+  }
+  const str = (field: keyof typeof SSO_LIMITS) => {
+    const v = b[field];
+    if (v === undefined) return;
+    if (typeof v !== 'string' || v.length === 0) errors.push({ field, message: 'must be a non-empty string' });
+    else if (v.length > SSO_LIMITS[field]) errors.push({ field, message: `must be at most ${SSO_LIMITS[field]} characters` });
+  };
+  str('idToken');
+  str('samlResponse');
+  str('relayState');
+  const hasOidc = b.idToken !== undefined;
+  const hasSaml = b.samlResponse !== undefined;
+  if (hasOidc === hasSaml) errors.push({ field: hasOidc ? 'samlResponse' : 'idToken', message: 'exactly one of idToken and samlResponse is required' });
+  if (b.relayState !== undefined && !hasSaml) errors.push({ field: 'relayState', message: 'is only valid with samlResponse' });
+  if (errors.length) return { ok: false, errors };
+  return {
+    ok: true,
+    credential: hasOidc ? { idToken: b.idToken as string } : { samlResponse: b.samlResponse as string, relayState: b.relayState as string | undefined },
+  };
+}
+
+export type SsoRefusalType = RefusalType | 'jit_disabled' | 'account_disabled';
+
+/** A login the engine will not let through, with a stable type (the credential itself was fine or not). */
+export class SsoLoginRefused extends Error {
+  constructor(
+    readonly type: SsoRefusalType,
+    readonly detail: string,
+    /** For account_disabled: the domain's reason (terminated, account_disabled, account_deleted, not_yet_active). */
+    readonly reason?: RejectionCode,
+  ) {
+    super(`login refused (${type}): ${detail}`);
+    this.name = 'SsoLoginRefused';
+  }
+}
+
+export interface SsoLoginResult {
+  identityId: string;
+  status: IdentityState['account'];
+  roles: string[];
+  /** True when this login created the account (just in time). */
+  provisioned: boolean;
+}
+
+export interface SsoLoginServiceOptions {
+  /** Trusted IdPs; default: read from `config.ssoIdpsFile` (none when unset). */
+  idps?: TrustedIdpConfig[];
+  /** For JWKS and discovery documents. Default: global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** Refusals of the domain that mean "this account cannot log in now". */
+const ACCOUNT_REFUSALS = new Set<RejectionCode>(['terminated', 'account_disabled', 'account_deleted', 'not_yet_active']);
+
+/**
+ * The SSO login hook: verifies a credential, then records the login on the identity keyed by
+ * issuer + subject, linking or provisioning it just in time on a first login. Every write is one
+ * `commands.execute` call (one atomic append).
+ *
+ * Hot path (known user): verification with cached IdP keys, one replay-cache insert, a key lookup
+ * answered from memory, the aggregate from the repository's cache, one append.
+ */
+export class SsoLoginService {
+  /**
+   * External key -> identity id. Keys only move between identities by an unlink, so an entry is
+   * checked against the (cached) aggregate's keys before use and dropped when they disagree.
+   */
+  private readonly keyOwners: Lru<string, string>;
+  private readonly matchAttribute: string;
+
+  private constructor(
+    private readonly engine: Engine,
+    readonly verifier: CredentialVerifier,
+    readonly replayCache: SqlReplayCache,
+  ) {
+    this.keyOwners = new Lru(Math.max(1000, Math.min(engine.config.aggregateCacheSize, 100_000)));
+    this.matchAttribute = engine.config.ssoMatchAttribute ?? 'employeeId';
+  }
+
+  /** Reads the IdP file (a bad one throws ConfigError) and prepares the replay-cache table. */
+  static async open(engine: Engine, options: SsoLoginServiceOptions = {}): Promise<SsoLoginService> {
+    const idps = options.idps ?? (engine.config.ssoIdpsFile ? loadTrustedIdps(engine.config.ssoIdpsFile) : []);
+    const replayCache = await SqlReplayCache.open(engine.readDb, engine.clock);
+    const verifier = new CredentialVerifier(idps, { clock: engine.clock, replayCache, fetch: options.fetch });
+    return new SsoLoginService(engine, verifier, replayCache);
+  }
+
+  /**
+   * Throws {@link SsoLoginRefused} for a refused login (after recording it when the identity is
+   * known), `IdpUnavailableError` when the IdP's keys cannot be fetched.
+   */
+  async login(credential: SsoCredential, correlationId: string): Promise<SsoLoginResult> {
+    const login = await this.verify(credential);
+    const idp = this.verifier.getIdp(login.idpId) as TrustedIdpConfig;
+    const key = idpKey(login.issuer, login.subject);
+    const ks = keyString(key);
+    const attributes = engineAttributes(login.attributes);
+    const metadata: EventMetadata = { source: 'sso', actor: `idp:${idp.id}`, correlationId };
+    const recordLogin: IdentityCommand = {
+      kind: 'RecordLogin',
+      issuer: login.issuer,
+      subject: login.subject,
+      protocol: login.kind,
+      credentialId: login.credentialId,
+      attributes: Object.keys(attributes).length ? attributes : undefined,
+    };
+
+    const known = await this.ownerOf(ks);
+    if (known) return this.result(await this.engine.commands.execute(known, [recordLogin], { metadata }), false);
+
+    if (!idp.jit) throw new SsoLoginRefused('jit_disabled', `just-in-time provisioning is off for IdP ${idp.id} and ${login.subject} has no account`);
+
+    try {
+      const hrIdentity = await this.hrMatch(login);
+      if (hrIdentity) return this.result(await this.link(hrIdentity, ks, recordLogin, metadata), false);
+
+      const identityId = randomUUID();
+      const provision: IdentityCommand = {
+        kind: 'ProvisionAccount',
+        source: 'sso',
+        attributes,
+        keys: [key],
+        initialRoles: idp.defaultRole ? [{ role: idp.defaultRole, by: `jit:${idp.id}` }] : undefined,
+      };
+      // The attributes came with the account: the login itself has nothing to change.
+      const out = await this.engine.commands.execute(identityId, [provision, { ...recordLogin, attributes: undefined }], { metadata });
+      this.keyOwners.set(ks, identityId);
+      return this.result(out, true);
+    } catch (e) {
+      // A concurrent first login of the same user claimed the key first: this is now a known user.
+      if (e instanceof DuplicateKeyError && e.key === ks) {
+        this.keyOwners.set(ks, e.ownerIdentityId);
+        return this.result(await this.engine.commands.execute(e.ownerIdentityId, [recordLogin], { metadata }), false);
+      }
+      throw e;
+    }
+  }
+
+  private verify(c: SsoCredential): Promise<VerifiedLogin> {
+    return 'idToken' in c ? this.verifier.verifyOidc(c.idToken) : this.verifier.verifySaml(c.samlResponse, c.relayState);
+  }
+
+  /** The identity holding a key: from memory when the cached aggregate still holds it, else one indexed read. */
+  private async ownerOf(ks: string): Promise<string | null> {
+    const cached = this.keyOwners.get(ks);
+    if (cached) {
+      const state = await this.engine.repository.load(cached);
+      if (state.keys.includes(ks)) return cached;
+      this.keyOwners.delete(ks);
+    }
+    const owner = await this.engine.commands.findByKey(ks);
+    if (owner) this.keyOwners.set(ks, owner);
+    return owner;
+  }
+
+  /** An HR-created identity whose employee id the IdP asserted in the configured attribute. */
+  private async hrMatch(login: VerifiedLogin): Promise<string | null> {
+    const value = login.attributes[this.matchAttribute]?.trim();
+    if (!value) return null;
+    return this.engine.commands.findByKey(keyString(hrKey(value)));
+  }
+
+  /**
+   * Links the IdP key to an HR-created identity and records the login, in one append. When the
+   * account cannot log in (terminated, disabled, not started yet), only the refused attempt is
+   * recorded: a refused login must not leave a new key behind.
+   */
+  private async link(identityId: string, ks: string, recordLogin: IdentityCommand & { kind: 'RecordLogin' }, metadata: EventMetadata): Promise<CommandOutcome> {
+    const linkAndLogin: IdentityCommand[] = [{ kind: 'LinkKey', key: idpKey(recordLogin.issuer, recordLogin.subject) }, recordLogin];
+    const state = await this.engine.repository.load(identityId);
+    // A dry run of the pure decision (no write) tells whether the login would be refused.
+    const trial = decideAll(state, linkAndLogin, {
+      now: this.engine.clock.now(),
+      birthright: this.engine.policies.birthright(),
+      lifecycle: this.engine.policies.lifecycle(),
+    });
+    const commands = trial.rejection ? [recordLogin] : linkAndLogin;
+    const out = await this.engine.commands.execute(identityId, commands, { metadata });
+    if (!out.rejection) this.keyOwners.set(ks, identityId);
+    return out;
+  }
+
+  private result(out: CommandOutcome, provisioned: boolean): SsoLoginResult {
+    if (out.rejection) {
+      if (ACCOUNT_REFUSALS.has(out.rejection.code)) throw new SsoLoginRefused('account_disabled', out.rejection.message, out.rejection.code);
+      throw new Error(`SSO login on identity ${out.identityId} rejected unexpectedly: ${out.rejection.code} (${out.rejection.message})`);
+    }
+    return { identityId: out.identityId, status: out.state.account, roles: heldRoles(out.state), provisioned };
+  }
+}
+
+/** Only engine attributes go into the identity; e.g. employeeId is a key (hr:...), not an attribute. */
+function engineAttributes(mapped: Record<string, string>): Attributes {
+  const out: Attributes = {};
+  // An empty claim is "not sent", not "clear it": IdPs omit and blank values interchangeably.
+  for (const [name, value] of Object.entries(mapped)) if (isAttributeName(name) && value.trim() !== '') out[name] = value;
+  return out;
+}
