@@ -108,6 +108,24 @@ describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (
     expect(list.body.items).toHaveLength(1);
   });
 
+  it('serves the OpenAPI document and looks identities up by role and status, page by page', async () => {
+    const doc = await t.get('/docs/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/hr/events', '/identities/{id}/history', '/identities/{id}/state', '/roles/{role}/members']));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await t.hr(hire(`p-${i}`, `P${i}`, { department: i < 3 ? 'Engineering' : 'Sales' }))).body.results[0].identityId);
+    await t.settle();
+    const first = await t.get('/identities?role=github-developer&status=active&limit=2');
+    expect(first.body.items).toHaveLength(2);
+    const second = await t.get(`/identities?role=github-developer&status=active&limit=2&after=${first.body.next}`);
+    expect(second.body.items).toHaveLength(1);
+    expect(second.body.next).toBeNull();
+    const found = [...first.body.items, ...second.body.items].map((i: any) => i.identityId).sort();
+    expect(found).toEqual(ids.slice(0, 3).sort());
+    expect((await t.get('/identities?status=gone')).status).toBe(400);
+    expect((await t.get('/identities?colour=blue')).status).toBe(400);
+  });
+
   it('an email change keeps one identity', async () => {
     const id = (await t.hr(hire('h-1', 'E4001', { email: 'old@example.com' }))).body.results[0].identityId;
     await t.hr({ eventId: 'c-1', type: 'change', employeeId: 'E4001', effectiveDate: '2026-01-06', attributes: { email: 'new@example.com' } });

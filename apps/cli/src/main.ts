@@ -24,7 +24,7 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
 }
 
 const progressBar = (label: string) =>
-  new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left`, hideCursor: true, stream: process.stderr }, Presets.shades_classic);
+  new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`, hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1000 }, Presets.shades_classic);
 
 const program = new Command('idlc').description('idlc: identity lifecycle engine command line');
 

@@ -125,7 +125,7 @@ describe('mover', () => {
     expect(step(after, { kind: 'RecomputeBirthright' }, at(3)).d.events).toEqual([]);
   });
 
-  it('a role that another, still matching rule grants stays held: no revoke/grant churn', () => {
+  it('a role that another, still matching rule grants is re-attributed to that rule in the same decision', () => {
     const birthright = BirthrightEngine.from({
       version: 1,
       defaultRoles: [],
@@ -137,8 +137,9 @@ describe('mover', () => {
     const hired = step(initialState('v'), { kind: 'Hire', employeeId: 'V', effectiveAt: T0, attributes: { location: 'Berlin' } }, T0, { birthright });
     expect(roleOps(hired.d)).toEqual(['+vpn@birthright:berlin', '+de-wiki@birthright:berlin']);
     const moved = step(hired.s, { kind: 'ChangeAttributes', attributes: { location: 'Paris' }, source: 'hr' }, at(1), { birthright });
-    expect(roleOps(moved.d)).toEqual(['-de-wiki@birthright:berlin(recomputed)']);
+    expect(roleOps(moved.d)).toEqual(['-vpn@birthright:berlin(recomputed)', '-de-wiki@birthright:berlin(recomputed)', '+vpn@birthright:europe']);
     expect(roles(moved.s)).toEqual(['vpn@birthright']);
+    expect(moved.s.roles.find((g) => g.role === 'vpn')!.source).toEqual({ kind: 'birthright', ruleId: 'europe' });
   });
 
   it('an unchanged attribute set emits nothing', () => {

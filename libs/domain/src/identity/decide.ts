@@ -111,11 +111,15 @@ function desiredBirthright(s: IdentityState, engine: BirthrightEngine): Map<stri
 function reconcileBirthright(d: Draft, engine: BirthrightEngine, revokeReason: 'recomputed' | 'policy-reconciled' = 'recomputed'): void {
   const desired = desiredBirthright(d.state, engine);
   const current = new Map(d.state.roles.filter((g) => g.source.kind === 'birthright').map((g) => [g.role, g.source]));
+  // A role now granted by another rule is re-granted under that rule, in the same append (same
+  // instant, so membership never lapses): auditors see the rule that actually justifies it.
+  const stale = (role: string, source: RoleSource) => source.kind === 'birthright' && desired.has(role) && desired.get(role) !== source.ruleId;
   for (const [role, source] of current) {
-    if (!desired.has(role)) d.emit(event('RoleRevoked', { role, source, reason: revokeReason }));
+    if (!desired.has(role) || stale(role, source)) d.emit(event('RoleRevoked', { role, source, reason: revokeReason }));
   }
   for (const [role, ruleId] of desired) {
-    if (!current.has(role)) d.emit(event('RoleGranted', { role, source: { kind: 'birthright', ruleId } }));
+    const held = current.get(role);
+    if (!held || stale(role, held)) d.emit(event('RoleGranted', { role, source: { kind: 'birthright', ruleId } }));
   }
 }
 
