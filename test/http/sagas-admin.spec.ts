@@ -31,6 +31,8 @@ describe('admin disable / enable with the deprovisioning sagas', () => {
     const on = await t.post(`/identities/${id}/enable`, { note: 'reviewed' });
     expect(on.status).toBe(200);
     expect(on.body).toMatchObject({ identity: { status: 'active' }, appended: expect.arrayContaining(['AccountEnabled']) });
+    const enabled = (await t.get(`/identities/${id}/history`)).body.events.filter((e: any) => e.type === 'AccountEnabled');
+    expect(enabled.map((e: any) => e.data)).toEqual([{ reason: 'admin', source: 'admin', note: 'reviewed' }]);
     await t.settle();
     const enabledAt = t.clock.now().getTime();
     expect(await upcoming(t)).toEqual([{ identityId: id, action: 'disable-inactive', dueAt: new Date(enabledAt + 30 * DAY).toISOString() }]);

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, Engine, loadConfig } from '@idlc/engine';
+import { ConfigError, Engine, loadConfig, stopOnSignals } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
 import { createApp } from './app';
 
@@ -41,18 +41,8 @@ async function main(): Promise<void> {
   const url = await app.getUrl();
   console.log(`idlc listening on ${url.replace('[::1]', 'localhost')} (event store: ${config.eventStore}${config.eventStore === 'sqlite' ? ` at ${config.sqliteFile}` : ''}; docs at /docs)`);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: stopping (finishing in-flight requests, flushing checkpoints)`);
-    // Stop accepting first; Nest/Fastify close waits for in-flight requests.
-    await app.close();
-    await engine.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Nest/Fastify close stops accepting and waits for in-flight requests; then checkpoints and the store.
+  stopOnSignals('(finishing in-flight requests, flushing checkpoints)', () => app.close(), () => engine.close());
 }
 
 main().catch((e) => {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, Engine, loadConfig } from '@idlc/engine';
+import { ConfigError, Engine, loadConfig, stopOnSignals } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
 import { createServer } from 'node:http';
 
@@ -37,17 +37,7 @@ async function main(): Promise<void> {
   });
   health.listen(port, process.env.HOST ?? '127.0.0.1');
   console.log(`idlc worker running (event store: ${engine.config.eventStore}; health on :${port})`);
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: stopping worker (flushing checkpoints)`);
-    health.close();
-    await engine.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  stopOnSignals('worker (flushing checkpoints)', () => health.close(), () => engine.close());
 }
 
 main().catch((e) => {

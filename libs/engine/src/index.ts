@@ -14,3 +14,4 @@ export * from './messaging';
 export * from './sagas';
 export * from './scim';
 export * from './sso';
+export * from './common/shutdown';

@@ -2,9 +2,9 @@ import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common'
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IdentityCommand, identityStream } from '@idlc/domain';
-import { Engine, validateDto } from '@idlc/engine';
+import { Engine } from '@idlc/engine';
 import { randomUUID } from 'node:crypto';
-import { problem } from '../common/problem';
+import { problem, validBody } from '../common/problem';
 import { identityView } from '../audit/audit.controller';
 
 class RoleDto {
@@ -12,8 +12,12 @@ class RoleDto {
   @IsOptional() @IsString() @MaxLength(500) reason?: string;
 }
 
-class ReasonDto {
+class DisableDto {
   @IsIn(['admin', 'reconciliation']) @IsOptional() reason?: 'admin' | 'reconciliation';
+  @IsOptional() @IsString() @MaxLength(500) note?: string;
+}
+
+class EnableDto {
   @IsOptional() @IsString() @MaxLength(500) note?: string;
 }
 
@@ -49,9 +53,8 @@ export class AdminController {
   @ApiOperation({ summary: 'Grant a role manually (never removed by birthright recomputation)' })
   @ApiBody({ schema: { type: 'object', properties: { role: { type: 'string' } }, required: ['role'] } })
   async grant(@Param('id') id: string, @Body() body: unknown) {
-    const v = validateDto(RoleDto, body);
-    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
-    return this.run(id, { kind: 'GrantRole', role: v.value.role, source: { kind: 'manual', by: 'admin' } }, 'grant-role');
+    const { role } = validBody(RoleDto, body);
+    return this.run(id, { kind: 'GrantRole', role, source: { kind: 'manual', by: 'admin' } }, 'grant-role');
   }
 
   @Delete('roles/:role')
@@ -65,17 +68,15 @@ export class AdminController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Disable the account now' })
   async disable(@Param('id') id: string, @Body() body: unknown) {
-    const v = validateDto(ReasonDto, body ?? {});
-    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
-    return this.run(id, { kind: 'DisableAccount', reason: v.value.reason ?? 'admin', source: 'admin', note: v.value.note }, 'disable');
+    const { reason, note } = validBody(DisableDto, body ?? {});
+    return this.run(id, { kind: 'DisableAccount', reason: reason ?? 'admin', source: 'admin', note }, 'disable');
   }
 
   @Post('enable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Enable a disabled account (not a terminated one: that takes a rehire)' })
   async enable(@Param('id') id: string, @Body() body: unknown) {
-    const v = validateDto(ReasonDto, body ?? {});
-    if (!v.ok) throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
-    return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin' }, 'enable');
+    const { note } = validBody(EnableDto, body ?? {});
+    return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable');
   }
 }

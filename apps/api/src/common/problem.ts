@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import { ConcurrencyConflictError, DuplicateKeyError } from '@idlc/engine';
 import { EventStoreUnavailableError } from '@idlc/event-store';
+import { validateDto } from '@idlc/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** RFC 7807 problem details. `type` is a stable URI callers can switch on. */
@@ -82,4 +83,11 @@ export function toProblem(e: unknown): Problem {
     return { type: problemType(slug), title, status: fe.statusCode, detail };
   }
   return { type: problemType('internal'), title: 'Internal error', status: 500, detail: 'the request failed; nothing partial was recorded' };
+}
+
+/** Validates a body into a DTO, or throws a 400 problem listing every bad field. */
+export function validBody<T extends object>(cls: new () => T, body: unknown): T {
+  const v = validateDto(cls, body);
+  if (v.ok) return v.value;
+  throw problem(400, 'validation_failed', 'Invalid request body', v.errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors: v.errors });
 }

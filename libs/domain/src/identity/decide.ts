@@ -39,7 +39,7 @@ export type IdentityCommand =
   | { kind: 'LinkKey'; key: ExternalKey }
   | { kind: 'UnlinkKey'; key: ExternalKey }
   | { kind: 'DisableAccount'; reason: DisableReason; source: ProvisioningSource | 'saga'; note?: string }
-  | { kind: 'EnableAccount'; reason: EnableReason; source: ProvisioningSource }
+  | { kind: 'EnableAccount'; reason: EnableReason; source: ProvisioningSource; note?: string }
   | { kind: 'DeleteAccount'; reason: DeleteReason; source: ProvisioningSource | 'saga' }
   | { kind: 'GrantRole'; role: string; source: RoleSource }
   | { kind: 'RevokeRole'; role: string; source: RoleSource }
@@ -344,7 +344,7 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
       }
       if (st.account === 'pending') return reject('not_yet_active', 'account not active yet', d.events);
       if (st.account === 'active') break;
-      d.emit(event('AccountEnabled', { reason: cmd.reason, source: cmd.source }));
+      d.emit(event('AccountEnabled', { reason: cmd.reason, source: cmd.source, note: cmd.note }));
       reconcileBirthright(d, ctx.birthright);
       break;
     }

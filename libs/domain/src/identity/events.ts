@@ -24,7 +24,7 @@ export interface EventShapes {
   LoginRecorded: { at: string; issuer: string; subject: string; protocol: 'oidc' | 'saml'; credentialId?: string };
   LoginRefused: { at: string; issuer: string; subject: string; protocol: 'oidc' | 'saml'; reason: string };
   AccountProvisioned: { source: ProvisioningSource; effectiveAt: string; attributes?: Attributes };
-  AccountEnabled: { reason: EnableReason; source: ProvisioningSource | 'saga' };
+  AccountEnabled: { reason: EnableReason; source: ProvisioningSource | 'saga'; note?: string };
   AccountDisabled: { reason: DisableReason; source: ProvisioningSource | 'saga'; effectiveAt: string; note?: string };
   AccountDeleted: { reason: DeleteReason; source: ProvisioningSource | 'saga' };
   RoleGranted: { role: string; source: RoleSource };
