@@ -19,6 +19,8 @@ COPY --from=build --chown=node:node /app/package.json ./package.json
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/config ./config
+# The /ui page is served as plain static files.
+COPY --from=build --chown=node:node /app/apps/ui ./apps/ui
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3000

@@ -5,23 +5,28 @@ import { Engine } from '@idlc/engine';
 import { AppModule } from './app.module';
 import { ProblemFilter } from './common/problem';
 import { ScimAwareGlobalFilter } from './scim/scim-error.filter';
+import { createLogger, fastifyOptions, installObservability } from './observability';
+import type { DestinationStream } from 'pino';
 
 export interface AppOptions {
   logger?: boolean;
+  /** Where the JSON request logs go (default stdout), at LOG_LEVEL. */
+  logDestination?: DestinationStream;
 }
 
 /** Builds the HTTP application around an opened engine (used by main, tests and benchmarks). */
 export async function createApp(engine: Engine, options: AppOptions = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: 4 * 1024 * 1024 });
+  const logger = createLogger(engine.config.logLevel, options.logDestination);
+  const adapter = new FastifyAdapter(fastifyOptions(logger));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forEngine(engine), adapter, {
     rawBody: true,
     logger: options.logger === false ? false : ['error', 'warn'],
     abortOnError: false,
   });
-  app.useGlobalFilters(new ScimAwareGlobalFilter(new ProblemFilter((e) => console.error(e))));
+  app.useGlobalFilters(new ScimAwareGlobalFilter(new ProblemFilter((err) => logger.error({ err }, 'unhandled error'))));
   const fastify = app.getHttpAdapter().getInstance();
-  // SCIM clients send application/scim+json (RFC 7644 3.1): parsed like JSON, with the same prototype-poisoning guards.
-  fastify.addContentTypeParser('application/scim+json', { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
+  // Correlation ids, JSON logs, /metrics, per-route body limits, JSON depth limit, strict content types.
+  installObservability(app, engine);
   const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

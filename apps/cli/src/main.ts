@@ -4,6 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { ConfigError, Engine, loadConfig } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
 import { randomUUID } from 'node:crypto';
+import { registerAuditCommands } from './audit-commands';
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
   let engine: Engine;
@@ -68,6 +69,8 @@ program
       console.log(JSON.stringify({ identities: rows.length, changed }));
     }),
   );
+
+registerAuditCommands(program, withEngine, progressBar);
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(e instanceof Error ? e.message : e);

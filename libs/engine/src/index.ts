@@ -14,4 +14,6 @@ export * from './messaging';
 export * from './sagas';
 export * from './scim';
 export * from './sso';
+export * from './audit/hash-chain';
+export * from './audit/export';
 export * from './common/shutdown';

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { heldRoles, identityStream, IdentityState } from '@idlc/domain';
 import { Engine, publicState } from '@idlc/engine';
 import { problem } from '../common/problem';
+import { AuditReadGuard } from '../ui/audit-read.guard';
 
 const UUIDISH = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -46,6 +47,7 @@ export function identityView(s: IdentityState) {
 }
 
 @ApiTags('audit')
+@UseGuards(AuditReadGuard)
 @Controller()
 export class AuditController {
   constructor(private readonly engine: Engine) {}
@@ -69,10 +71,12 @@ export class AuditController {
   @ApiQuery({ name: 'email', required: false })
   @ApiQuery({ name: 'status', required: false })
   @ApiQuery({ name: 'role', required: false })
+  @ApiQuery({ name: 'q', required: false, description: 'prefix of the name (any word) or email, case-insensitive' })
+  @ApiQuery({ name: 'key', required: false, description: 'external key, e.g. hr:E1001 or idp:https://issuer|sub' })
   @ApiQuery({ name: 'after', required: false, description: 'identity id to continue after' })
   @ApiQuery({ name: 'limit', required: false })
   async list(@Query() q: Record<string, string | undefined>) {
-    const allowed = new Set(['employeeId', 'email', 'status', 'role', 'after', 'limit']);
+    const allowed = new Set(['employeeId', 'email', 'status', 'role', 'q', 'key', 'after', 'limit']);
     const unknown = Object.keys(q).filter((k) => !allowed.has(k));
     if (unknown.length) throw problem(400, 'validation_failed', 'Unknown query parameter', `unknown: ${unknown.join(', ')}`);
     for (const [k, v] of Object.entries(q)) {
@@ -93,6 +97,13 @@ export class AuditController {
       where.push('EXISTS (SELECT 1 FROM role_assignments r WHERE r.identity_id = i.identity_id AND r.role = ? AND r.revoked_at IS NULL)');
       params.push(q.role);
     }
+    if (q.q) {
+      // LIKE wildcards in the input are taken literally; lower() keeps PostgreSQL case-insensitive too.
+      const p = q.q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c);
+      where.push("(lower(i.display_name) LIKE ? ESCAPE '\\' OR lower(i.display_name) LIKE ? ESCAPE '\\' OR i.email_lc LIKE ? ESCAPE '\\')");
+      params.push(`${p}%`, `% ${p}%`, `${p}%`);
+    }
+    if (q.key) where.push('EXISTS (SELECT 1 FROM identity_keys k WHERE k.identity_id = i.identity_id AND k.key = ?)') && params.push(q.key);
     if (q.after) where.push('i.identity_id > ?') && params.push(q.after);
     const rows = await this.engine.readDb.all<{ state: string; identity_id: string }>(
       `SELECT i.identity_id, i.state FROM identities i ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY i.identity_id LIMIT ?`,

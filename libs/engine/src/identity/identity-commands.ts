@@ -18,6 +18,7 @@ import {
   WrongExpectedVersionError,
 } from '@idlc/event-store';
 import { IdentityRepository } from './identity-repository';
+import { chainEvents } from '../audit/hash-chain';
 
 export interface CommandOptions {
   idempotencyKey?: string;
@@ -89,10 +90,12 @@ export class IdentityCommands {
         return { identityId, duplicate: false, events: [], state, rejection: decision.rejection };
       }
       const { claims, releases } = keyChanges(decision.events);
+      // Each event links to the one before it (tamper-evident history); the head hash comes from the cache.
+      const chained = chainEvents(stream, state.revision + 1, await this.repository.lastHash(state), decision.events, options.metadata);
       try {
         const result = await this.store.append(
           stream,
-          decision.events.map((e) => ({ type: e.type, version: e.version, data: e.data as any, metadata: options.metadata })),
+          chained.events,
           state.revision === -1 ? 'no_stream' : state.revision,
           { idempotencyKey: options.idempotencyKey, claims, releases },
         );
@@ -100,7 +103,7 @@ export class IdentityCommands {
         const at = (result.recordedAt ?? now).toISOString();
         let after = state;
         decision.events.forEach((e, i) => (after = evolve(after, e, at, state.revision + 1 + i)));
-        if (decision.events.length) this.repository.remember(state, after);
+        if (decision.events.length) this.repository.remember(state, after, chained.lastHash);
         return {
           identityId,
           duplicate: false,

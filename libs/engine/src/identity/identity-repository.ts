@@ -9,6 +9,7 @@ import {
 } from '@idlc/domain';
 import type { EventStore, SnapshotStore, StoredEvent } from '@idlc/event-store';
 import { Lru } from '../common/lru';
+import { GENESIS_HASH, headLinkHash, linkHash } from '../audit/hash-chain';
 
 /** Folds stored events (upcast on the way) onto a state. */
 export function foldStored(state: IdentityState, events: StoredEvent[]): IdentityState {
@@ -29,6 +30,8 @@ export function foldStored(state: IdentityState, events: StoredEvent[]): Identit
  */
 export class IdentityRepository {
   private readonly cache: Lru<string, IdentityState>;
+  /** Hash of each cached aggregate's last event (the hash chain's head), kept beside the state, not in it. */
+  private readonly hashes: Lru<string, { revision: number; hash: string }>;
   /** Counts full-stream replays, so tests can prove the hot path does none. */
   fullReplays = 0;
 
@@ -39,6 +42,7 @@ export class IdentityRepository {
     private readonly snapshotEvery: number,
   ) {
     this.cache = new Lru(cacheSize);
+    this.hashes = new Lru(cacheSize);
   }
 
   async load(identityId: string): Promise<IdentityState> {
@@ -61,23 +65,50 @@ export class IdentityRepository {
     const tail = await this.store.readStream(identityStream(identityId), { fromRevision: base.revision + 1 });
     const state = foldStored(base, tail);
     if (state.revision >= 0) this.cache.set(identityId, state);
+    const last = tail[tail.length - 1];
+    if (last && typeof last.metadata?.hash === 'string') this.hashes.set(identityId, { revision: last.revision, hash: last.metadata.hash });
+    else if (last) {
+      // A legacy tail (written before chaining): its link needs the hash before it.
+      const known = this.hashes.get(identityId);
+      if (known?.revision === base.revision) {
+        let h = known.hash;
+        for (const e of tail) h = linkHash(e, h);
+        this.hashes.set(identityId, { revision: last.revision, hash: h });
+      }
+    }
     if (tail.length >= this.snapshotEvery) void this.snapshot(state);
     return state;
   }
 
   /** Records the state after a successful append; snapshots when a multiple of N was crossed. */
-  remember(before: IdentityState, after: IdentityState): void {
+  remember(before: IdentityState, after: IdentityState, lastHash?: string): void {
     this.cache.set(after.identityId, after);
+    if (lastHash) this.hashes.set(after.identityId, { revision: after.revision, hash: lastHash });
     const every = this.snapshotEvery;
     if (Math.floor((after.revision + 1) / every) > Math.floor((before.revision + 1) / every)) void this.snapshot(after);
   }
 
   forget(identityId: string): void {
     this.cache.delete(identityId);
+    this.hashes.delete(identityId);
   }
 
   clear(): void {
     this.cache.clear();
+    this.hashes.clear();
+  }
+
+  /**
+   * The hash of the state's last event, which the next append links to: from the cache when it
+   * matches the state's revision, otherwise read back from the stream's last event.
+   */
+  async lastHash(state: IdentityState): Promise<string> {
+    if (state.revision < 0) return GENESIS_HASH;
+    const known = this.hashes.get(state.identityId);
+    if (known && known.revision === state.revision) return known.hash;
+    const hash = await headLinkHash(this.store, identityStream(state.identityId), state.revision);
+    this.hashes.set(state.identityId, { revision: state.revision, hash });
+    return hash;
   }
 
   private async snapshot(state: IdentityState): Promise<void> {

@@ -13,6 +13,7 @@ import {
 import { EventMetadata, EventStore, StoredEvent, WrongExpectedVersionError } from '@idlc/event-store';
 import { Lru } from '../common/lru';
 import { ConcurrencyConflictError } from '../identity/identity-commands';
+import { chainEvents, GENESIS_HASH, headLinkHash } from '../audit/hash-chain';
 
 export interface GroupOutcome {
   groupId: string;
@@ -37,6 +38,8 @@ function fold(state: GroupState, events: StoredEvent[]): GroupState {
  */
 export class GroupCommands {
   private readonly cache = new Lru<string, GroupState>(10_000);
+  /** Hash of each cached group's last event (head of its hash chain), beside the state. */
+  private readonly hashes = new Lru<string, { revision: number; hash: string }>(10_000);
 
   constructor(
     private readonly store: EventStore,
@@ -49,7 +52,16 @@ export class GroupCommands {
     const tail = await this.store.readStream(groupStream(groupId), { fromRevision: base.revision + 1 });
     const s = fold(base, tail);
     if (s.revision >= 0) this.cache.set(groupId, s);
+    const last = tail[tail.length - 1];
+    if (last && typeof last.metadata?.hash === 'string') this.hashes.set(groupId, { revision: last.revision, hash: last.metadata.hash });
     return s;
+  }
+
+  private async lastHash(state: GroupState): Promise<string> {
+    if (state.revision < 0) return GENESIS_HASH;
+    const known = this.hashes.get(state.groupId);
+    if (known && known.revision === state.revision) return known.hash;
+    return headLinkHash(this.store, groupStream(state.groupId), state.revision);
   }
 
   async execute(groupId: string, commands: GroupCommand[], metadata: EventMetadata, maxAttempts = 5): Promise<GroupOutcome> {
@@ -58,10 +70,11 @@ export class GroupCommands {
       const now = this.clock.now();
       const decision = decideGroupAll(state, commands, now.toISOString());
       if (decision.rejection || decision.events.length === 0) return { groupId, events: [], state, rejection: decision.rejection };
+      const chained = chainEvents(groupStream(groupId), state.revision + 1, await this.lastHash(state), decision.events, metadata);
       try {
         const result = await this.store.append(
           groupStream(groupId),
-          decision.events.map((e) => ({ type: e.type, version: e.version, data: e.data as any, metadata })),
+          chained.events,
           state.revision === -1 ? 'no_stream' : state.revision,
         );
         const at = (result.recordedAt ?? now).toISOString();
@@ -71,10 +84,12 @@ export class GroupCommands {
           return { event: e, revision: state.revision + 1 + i, position: result.positions[i] };
         });
         this.cache.set(groupId, after);
+        this.hashes.set(groupId, { revision: after.revision, hash: chained.lastHash });
         return { groupId, events, state: after };
       } catch (e) {
         if (e instanceof WrongExpectedVersionError) {
           this.cache.delete(groupId);
+          this.hashes.delete(groupId);
           if (attempt >= maxAttempts) throw new ConcurrencyConflictError(groupId, attempt);
           continue;
         }

@@ -1,0 +1,210 @@
+import { identityStream } from '@idlc/domain';
+import { Engine, loadConfig } from '@idlc/engine';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HR_SECRET, startTestApp, TestApp } from '../support/app';
+
+const ROOT = resolve(__dirname, '../..');
+const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
+const POLICY = resolve(ROOT, 'config/birthright.yaml');
+
+function cli(args: string[], dir: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KAFKA_BROKERS: '', EVENT_STORE: '', DATABASE_URL: '', DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: POLICY, HR_WEBHOOK_SECRETS: HR_SECRET },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const hire = (eventId: string, employeeId: string, department: string) => ({
+  eventId,
+  type: 'hire',
+  employeeId,
+  effectiveDate: '2026-01-05',
+  attributes: { givenName: 'Grace', familyName: 'Hopper', email: `${employeeId}@example.com`, department, employmentType: 'employee', location: 'London' },
+});
+
+/** A small CSV parser (quoted fields, doubled quotes, CRLF rows) to read exports back. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let f = '';
+  let q = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (q) {
+      if (ch === '"' && text[i + 1] === '"') (f += '"'), i++;
+      else if (ch === '"') q = false;
+      else f += ch;
+    } else if (ch === '"') q = true;
+    else if (ch === ',') row.push(f), (f = '');
+    else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(f), rows.push(row), (row = []), (f = ''), i++;
+    } else f += ch;
+  }
+  return rows;
+}
+
+/**
+ * One store populated through the HTTP API: Ada hired into Engineering at T0, moved to Finance at
+ * T1 (+1h); Bob hired into Sales at T1; a manual role for Ada at T2 (+2h).
+ */
+describe('auditor toolkit: exports, state and access report over HTTP and the CLI', () => {
+  let t: TestApp;
+  let dir: string;
+  let ada: string;
+  let bob: string;
+  const T0 = '2026-01-05T09:00:00.000Z';
+  const T1 = '2026-01-05T10:00:00.000Z';
+  const T2 = '2026-01-05T11:00:00.000Z';
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    dir = t.dir;
+    ada = (await t.hr(hire('h-ada', 'A1', 'Engineering'))).body.results[0].identityId;
+    t.clock.advance(3600_000);
+    await t.hr({ eventId: 'c-ada', type: 'change', employeeId: 'A1', effectiveDate: '2026-01-05', attributes: { department: 'Finance' } });
+    bob = (await t.hr(hire('h-bob', 'B1', 'Sales'))).body.results[0].identityId;
+    t.clock.advance(3600_000);
+    expect((await t.post(`/identities/${ada}/roles`, { role: 'prod-db-readonly' })).status).toBe(200);
+    await t.settle();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await t.engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const all = () => t.engine.store.readAll();
+
+  describe('HTTP', () => {
+    it('GET /audit/export streams one identity as JSON lines, with hashes and who caused each event', async () => {
+      const res = await fetch(`${t.url}/audit/export?identity=${ada}&format=jsonl`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+      const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+      const stored = await t.engine.store.readStream(identityStream(ada));
+      expect(lines).toEqual(
+        stored.map((e) => ({
+          position: e.position,
+          streamId: e.streamId,
+          revision: e.revision,
+          recordedAt: e.recordedAt.toISOString(),
+          type: e.type,
+          version: e.version,
+          source: e.metadata.source ?? null,
+          actor: e.metadata.actor ?? null,
+          correlationId: e.metadata.correlationId ?? null,
+          causationId: e.metadata.causationId ?? null,
+          prevHash: e.metadata.prevHash,
+          hash: e.metadata.hash,
+          data: e.data,
+        })),
+      );
+      expect(lines.at(-1).data.role).toBe('prod-db-readonly');
+    });
+
+    it('GET /audit/export as CSV over a recordedAt window', async () => {
+      const res = await fetch(`${t.url}/audit/export?format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T1)}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+      const rows = parseCsv(await res.text());
+      expect(rows[0]).toEqual(['position', 'streamId', 'revision', 'recordedAt', 'type', 'version', 'source', 'actor', 'correlationId', 'causationId', 'prevHash', 'hash', 'data']);
+      const expected = (await all()).filter((e) => e.recordedAt.toISOString() === T1);
+      expect(expected.length).toBeGreaterThan(2);
+      expect(rows.slice(1).map((r) => [Number(r[0]), r[1], r[3], r[11], JSON.parse(r[12])])).toEqual(
+        expected.map((e) => [e.position, e.streamId, T1, e.metadata.hash, e.data]),
+      );
+    });
+
+    it('bad export parameters answer 400/404 problem+json', async () => {
+      for (const q of ['format=xml', 'from=yesterday', `from=${T2}&to=${T0}`, 'identity=..%2F', 'what=1']) {
+        const r = await t.get(`/audit/export?${q}`);
+        expect([q, r.status, r.headers.get('content-type')]).toEqual([q, 400, expect.stringMatching(/problem\+json/)]);
+      }
+      expect((await t.get('/audit/export?identity=00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    });
+  });
+
+  describe('CLI (run as a subprocess on the same data directory)', () => {
+    it('idlc verify reports a clean store, then the exact tampered row with exit code 2', async () => {
+      const clean = cli(['verify'], dir);
+      expect(clean.code).toBe(0);
+      const events = await all();
+      expect(JSON.parse(clean.stdout)).toEqual({ ok: true, eventsChecked: events.length, unhashed: 0, lastPosition: events.at(-1)!.position, firstBreak: null });
+      const bobOnly = cli(['verify', '--identity', bob], dir);
+      expect(JSON.parse(bobOnly.stdout)).toMatchObject({ ok: true, eventsChecked: (await t.engine.store.readStream(identityStream(bob))).length });
+
+      const target = (await t.engine.store.readStream(identityStream(bob)))[1];
+      const original = JSON.stringify(target.data);
+      await t.engine.readDb.run('UPDATE events SET data = ? WHERE position = ?', [JSON.stringify({ ...target.data, role: 'domain-admin' }), target.position]);
+      try {
+        const broken = cli(['verify'], dir);
+        expect(broken.code).toBe(2);
+        expect(JSON.parse(broken.stdout).firstBreak).toEqual({
+          streamId: identityStream(bob),
+          revision: 1,
+          position: target.position,
+          reason: 'hash_mismatch',
+          expected: expect.stringMatching(/^[0-9a-f]{64}$/),
+          found: target.metadata.hash,
+        });
+      } finally {
+        await t.engine.readDb.run('UPDATE events SET data = ? WHERE position = ?', [original, target.position]);
+      }
+      expect(cli(['verify', '--identity', 'nope-0000'], dir).code).toBe(3);
+    });
+
+    it('idlc export --all --format jsonl writes every event to stdout, progress to stderr', async () => {
+      const r = cli(['export', '--all', '--format', 'jsonl'], dir);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => [l.position, l.streamId, l.revision, l.hash])).toEqual((await all()).map((e) => [e.position, e.streamId, e.revision, e.metadata.hash]));
+      expect(r.stderr).toMatch(/exporting/);
+    });
+
+    it('idlc export --identity --format csv --from/--to matches the HTTP export byte for byte', async () => {
+      const r = cli(['export', '--identity', ada, '--format', 'csv', '--from', T1, '--to', T2], dir);
+      expect(r.code).toBe(0);
+      const http = await (await fetch(`${t.url}/audit/export?identity=${ada}&format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T2)}`)).text();
+      expect(r.stdout).toBe(http);
+      const rows = parseCsv(r.stdout).slice(1);
+      expect(rows.map((x) => x[3])).toEqual((await t.engine.store.readStream(identityStream(ada))).filter((e) => e.recordedAt.toISOString() >= T1).map((e) => e.recordedAt.toISOString()));
+      expect(rows.length).toBeGreaterThan(0);
+    });
+
+    it('idlc export refuses bad arguments with exit code 64 and writes nothing to stdout', () => {
+      for (const args of [['export'], ['export', '--all', '--identity', ada], ['export', '--all', '--format', 'xml'], ['export', '--all', '--from', 'soon']]) {
+        const r = cli(args, dir);
+        expect([args.join(' '), r.code, r.stdout]).toEqual([args.join(' '), 64, '']);
+      }
+    });
+
+    it('idlc state --at replays the identity as it was at the instant', () => {
+      const before = JSON.parse(cli(['state', '--identity', ada, '--at', T0], dir).stdout);
+      expect(before).toMatchObject({ at: T0, existed: true, heldRoles: ['employee-basic', 'github-developer', 'jira-user', 'office-access'] });
+      expect(before.identity.attributes.department).toBe('Engineering');
+      const after = JSON.parse(cli(['state', '--identity', ada, '--at', T2], dir).stdout);
+      expect(after.heldRoles).toEqual(['employee-basic', 'erp-finance', 'office-access', 'prod-db-readonly']);
+      expect(JSON.parse(cli(['state', '--identity', ada, '--at', '2026-01-01T00:00:00Z'], dir).stdout)).toEqual({ at: '2026-01-01T00:00:00.000Z', existed: false, identity: null });
+      expect(cli(['state', '--identity', ada, '--at', 'later'], dir).code).toBe(64);
+    });
+
+    it('idlc access-report --at lists who held which role at that instant', async () => {
+      const report = (at: string) => {
+        const r = cli(['access-report', '--at', at], dir);
+        expect(r.code).toBe(0);
+        return JSON.parse(r.stdout).assignments.map((a: any) => `${a.employeeId}:${a.role}:${a.source.kind}`);
+      };
+      expect(report(T0)).toEqual(['A1:employee-basic:birthright', 'A1:github-developer:birthright', 'A1:jira-user:birthright', 'A1:office-access:birthright'].sort());
+      const later = report(T2);
+      const byEmployee = (p: string) => later.filter((x: string) => x.startsWith(p));
+      expect(byEmployee('A1:')).toEqual(['A1:employee-basic:birthright', 'A1:erp-finance:birthright', 'A1:office-access:birthright', 'A1:prod-db-readonly:manual']);
+      expect(byEmployee('B1:')).toEqual(['B1:crm-user:birthright', 'B1:employee-basic:birthright', 'B1:office-access:birthright']);
+      expect(later.length).toBe(7);
+    });
+  });
+});
