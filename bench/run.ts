@@ -2,15 +2,21 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { appendsBench } from './appends.bench';
+import { deadlineSweepBench } from './deadline-sweep.bench';
 import { hrWebhookBench } from './hr-webhook.bench';
 import { BenchContext, BenchResult } from './lib';
 import { replayBench } from './replay.bench';
+import { scimFilterBench } from './scim-filter.bench';
+import { ssoLoginBench } from './sso-login.bench';
 
 /** Every benchmark, each against a baseline measured in the same run. `--quick` is CI's smoke size. */
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> = {
   appends: appendsBench,
   replay: replayBench,
   'hr-webhook': hrWebhookBench,
+  'sso-login': ssoLoginBench,
+  'deadline-sweep': deadlineSweepBench,
+  'scim-filter': scimFilterBench,
 };
 
 async function main() {

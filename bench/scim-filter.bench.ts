@@ -1,0 +1,88 @@
+import { systemClock, type IdentityCommand } from '@idlc/domain';
+import { Engine, loadConfig, normalizeResource, initialAttributes, USER_SCHEMA } from '@idlc/engine';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createApp } from '../apps/api/src/app';
+import { loadEach } from './http-load';
+import { bareFastify, BenchContext, BenchResult, ratio, tempDir } from './lib';
+
+const TOKEN = 'bench-scim-token-0123456789';
+
+const userName = (i: number) => `bench.user${i}@example.com`;
+
+/**
+ * GET /scim/v2/Users?filter=userName eq "…" over N SCIM users, rotating through existing userNames,
+ * over the real HTTP stack with a bearer token. The users are created with the same commands a SCIM
+ * POST issues (ProvisionAccount with the userName key + ReplaceScimResource) through
+ * engine.commands.execute, 8 in flight, and projected once at the end: POSTing 100,000 users over
+ * HTTP waits for the projection after each one. Baseline: a bare Fastify GET answering the same-sized JSON.
+ */
+export async function scimFilterBench(ctx: BenchContext): Promise<BenchResult[]> {
+  const n = ctx.quick ? 5_000 : 100_000;
+  const requests = ctx.quick ? 4_000 : 40_000;
+  const dir = tempDir('scim');
+  const config = loadConfig({ DATA_DIR: dir, SCIM_TOKENS: TOKEN, BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), LOG_LEVEL: 'silent' });
+  const engine = await Engine.open({ config, clock: systemClock });
+
+  const t0 = performance.now();
+  const create = async (i: number) => {
+    const { doc } = normalizeResource(USER_SCHEMA, {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: userName(i),
+      name: { givenName: 'Bench', familyName: `User ${i}` },
+      emails: [{ value: userName(i), type: 'work', primary: true }],
+      active: true,
+    });
+    const cmds: IdentityCommand[] = [
+      { kind: 'ProvisionAccount', source: 'scim', attributes: initialAttributes(doc), keys: [{ kind: 'scim-username', value: doc.userName as string }] },
+      { kind: 'ReplaceScimResource', resource: doc },
+    ];
+    const out = await engine.commands.execute(randomUUID(), cmds, { metadata: { source: 'scim', actor: 'bench', correlationId: `bench-${i}` } });
+    if (out.rejection) throw new Error(`user ${i}: ${JSON.stringify(out.rejection)}`);
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < n) await create(next++);
+  }));
+  const appended = performance.now();
+  await engine.projections.runToHead();
+  const buildMs = performance.now() - t0;
+  ctx.log(`  built ${n} SCIM users in ${Math.round(buildMs)} ms (appends ${Math.round(appended - t0)} ms)`);
+
+  engine.start();
+  const app = await createApp(engine, { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  // Rotating, evenly spread over all users (a fixed stride, so every request is a different user at first).
+  const paths = Array.from({ length: 1000 }, (_, k) => `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${userName((k * 7919) % n)}"`)}`);
+  const headers = { authorization: `Bearer ${TOKEN}` };
+  const sample = await fetch(`${url}${paths[1]}`, { headers });
+  const sampleBody = await sample.text();
+  const parsed = JSON.parse(sampleBody) as { totalResults?: number };
+  if (sample.status !== 200 || parsed.totalResults !== 1) throw new Error(`SCIM filter answered ${sample.status}: ${sampleBody.slice(0, 300)}`);
+  const run = await loadEach({ url, method: 'GET', paths, headers, amount: requests });
+  await app.close();
+  await engine.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const bare = await bareFastify(sampleBody, 'GET');
+  const bareUrl = new URL(bare.url);
+  const baseline = await loadEach({ url: bare.url, method: 'GET', paths: paths.map(() => bareUrl.pathname), headers, amount: requests });
+  await bare.close();
+
+  return [
+    {
+      name: 'scim-filter.userName-eq',
+      metric: `GET /scim/v2/Users?filter=userName eq "…" over ${n.toLocaleString('en')} users, bearer token, 50 connections`,
+      unit: 'req/s',
+      value: run.requestsPerSecond,
+      baseline: { name: 'bare Fastify GET, same-sized JSON', value: baseline.requestsPerSecond },
+      ratio: ratio(run.requestsPerSecond, baseline.requestsPerSecond),
+      target: 'p99 <= 10 ms',
+      met: run.non2xx === 0 && run.errors === 0 && run.p99 <= 10,
+      extra: { users: n, requests: run.requests, p50: run.p50, p99: run.p99, non2xx: run.non2xx, errors: run.errors, baselineP50: baseline.p50, baselineP99: baseline.p99, buildMs: Math.round(buildMs), responseBytes: sampleBody.length },
+    },
+  ];
+}
