@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { heldRoles, identityStream, IdentityState } from '@idlc/domain';
-import { Engine, publicState } from '@idlc/engine';
+import { Engine, exportRecord, publicState } from '@idlc/engine';
 import { problem } from '../common/problem';
 import { AuditReadGuard } from '../ui/audit-read.guard';
 
@@ -128,18 +128,8 @@ export class AuditController {
     const page = events.slice(0, limit);
     return {
       identityId: id,
-      events: page.map((e) => ({
-        position: e.position,
-        revision: e.revision,
-        recordedAt: e.recordedAt.toISOString(),
-        type: e.type,
-        version: e.version,
-        source: e.metadata.source ?? null,
-        actor: e.metadata.actor ?? null,
-        correlationId: e.metadata.correlationId ?? null,
-        causationId: e.metadata.causationId ?? null,
-        data: e.data,
-      })),
+      // The same record auditors get from the export, hashes included.
+      events: page.map(exportRecord),
       nextRevision: events.length > limit ? page[page.length - 1].revision + 1 : null,
     };
   }
