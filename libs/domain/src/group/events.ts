@@ -1,3 +1,4 @@
+import { upcasters } from '../identity/upcasting';
 /**
  * SCIM group events, on streams of their own (`scim-group-<id>`). Like identity events, a published
  * type is never renamed or deleted.
@@ -38,11 +39,11 @@ export function groupEvent<T extends GroupEventType>(type: T, data: GroupEventSh
 
 export const isGroupEventType = (t: string): t is GroupEventType => t in GROUP_EVENT_VERSIONS;
 
-/** No group event has needed a new version yet: stored events are read as they are. */
+/** Stored group events upcast through the engine's one registry, to the version this engine writes. */
 export function toGroupEvent(stored: { type: string; version: number; data: unknown }): GroupEvent | null {
   if (!isGroupEventType(stored.type)) return null;
-  if (stored.version > GROUP_EVENT_VERSIONS[stored.type]) throw new Error(`${stored.type} v${stored.version} is newer than this engine understands`);
-  return { type: stored.type, version: stored.version, data: stored.data } as GroupEvent;
+  const { version, data } = upcasters.upcast(stored.type, stored.version, stored.data, GROUP_EVENT_VERSIONS[stored.type]);
+  return { type: stored.type, version, data } as GroupEvent;
 }
 
 export const GROUP_STREAM_PREFIX = 'scim-group-';
