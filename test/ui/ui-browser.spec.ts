@@ -97,6 +97,14 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
     page.on('response', (r: any) => r.status() >= 400 && r.status() !== 401 && errors.push(`${r.status()} ${r.url()}`));
     return { page, errors };
   };
+  /** Opens /ui, enters the audit token when the page asks, and waits for the dashboard. */
+  const signIn = async (page: any) => {
+    await page.goto(`${t.url}/ui`);
+    await page.locator('#token-dialog[open]').waitFor();
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-submit');
+    await page.locator('#status-counts').waitFor();
+  };
   const roles = (page: any, list: string) => page.locator(`#${list} li`).evaluateAll((els: any[]) => els.map((e) => e.dataset.role));
 
   it('asks for the token once, searches, opens the identity, and the slider before the move shows the old roles', async () => {
@@ -177,11 +185,7 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
 
   it('shows a deleted identity with an erased marker and none of its personal data', async () => {
     const { page, errors } = await newPage();
-    await page.goto(`${t.url}/ui`);
-    await page.locator('#token-dialog[open]').waitFor();
-    await page.fill('#token-input', TOKEN);
-    await page.click('#token-submit');
-    await page.locator('#status-counts').waitFor();
+    await signIn(page);
     await page.goto(`${t.url}/ui#/identity/${alan}`);
     await page.locator('#erased-marker').waitFor();
     await page.locator('#asof-state[data-at]').waitFor();
@@ -197,11 +201,7 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
 
   it('the dashboard shows counts by status, the weekly chart, inactivity disablements and projection lag', async () => {
     const { page, errors } = await newPage();
-    await page.goto(`${t.url}/ui`);
-    await page.locator('#token-dialog[open]').waitFor();
-    await page.fill('#token-input', TOKEN);
-    await page.click('#token-submit');
-    await page.locator('#status-counts').waitFor();
+    await signIn(page);
     const counts = await page.locator('#status-counts a').evaluateAll((as: any[]) => as.map((a) => [a.dataset.status, a.querySelector('.n').textContent]));
     expect(counts).toEqual([
       ['pending', '0'],
