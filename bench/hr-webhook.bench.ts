@@ -25,6 +25,7 @@ export async function hrWebhookBench(ctx: BenchContext): Promise<BenchResult[]> 
   const config = loadConfig({ DATA_DIR: dir, HR_WEBHOOK_SECRETS: SECRET, BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), LOG_LEVEL: 'silent' });
   const engine = await Engine.open({ config, clock: systemClock });
   engine.start();
+  const auth = { authorization: `Bearer ${(await engine.credentials.create({ name: 'bench-hr', scopes: ['hr:write'] })).token}` };
   const app = await createApp(engine, { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -33,7 +34,7 @@ export async function hrWebhookBench(ctx: BenchContext): Promise<BenchResult[]> 
   const post = async (target: string, body: string) => {
     const res = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(SECRET, body, Math.floor(Date.now() / 1000)) },
+      headers: { 'content-type': 'application/json', ...auth, [SIGNATURE_HEADER]: sign(SECRET, body, Math.floor(Date.now() / 1000)) },
       body,
     });
     const text = await res.text();

@@ -32,6 +32,8 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const config = loadConfig({ DATA_DIR: dir, SSO_IDPS_FILE: idpsFile, BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), LOG_LEVEL: 'silent' });
   const engine = await Engine.open({ config, clock: systemClock });
   engine.start();
+  // The hook's caller authenticates like any client: the credential check is part of the measured path.
+  const auth = { authorization: `Bearer ${(await engine.credentials.create({ name: 'bench-idp-hook', scopes: ['sso:login'] })).token}` };
   const app = await createApp(engine, { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/sso/login`;
@@ -40,10 +42,10 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const jitTokens = (await mint(idp, subjects, (i) => `bench-user-${i}`, 'jit')).map(body);
   const knownTokens = (await mint(idp, logins, (i) => `bench-user-${(i * 7919) % subjects}`, 'login')).map(body);
 
-  const jit = await loadEach({ url, method: 'POST', bodies: jitTokens });
-  const known = await loadEach({ url, method: 'POST', bodies: knownTokens });
+  const jit = await loadEach({ url, method: 'POST', bodies: jitTokens, headers: auth });
+  const known = await loadEach({ url, method: 'POST', bodies: knownTokens, headers: auth });
   // The answer to a known login, for the baseline's body size.
-  const sample = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(await idp.idToken('bench-user-1', 'sample')) });
+  const sample = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: body(await idp.idToken('bench-user-1', 'sample')) });
   const sampleBody = await sample.text();
   if (sample.status !== 200) throw new Error(`sso login answered ${sample.status}: ${sampleBody.slice(0, 300)}`);
   await app.close();
@@ -52,7 +54,7 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   rmSync(dir, { recursive: true, force: true });
 
   const bare = await bareFastify(sampleBody, 'POST');
-  const baseline = await loadEach({ url: bare.url, method: 'POST', bodies: knownTokens });
+  const baseline = await loadEach({ url: bare.url, method: 'POST', bodies: knownTokens, headers: auth });
   await bare.close();
 
   const p99Target = 10;

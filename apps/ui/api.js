@@ -23,7 +23,8 @@ export async function api(path) {
   if (t) headers.authorization = `Bearer ${t}`;
   const res = await fetch(path, { headers });
   const body = await res.json().catch(() => undefined);
-  if (res.status === 401) throw new Unauthorized(body && body.detail);
+  // 403: a valid credential without audit:read; the page asks for another one either way.
+  if (res.status === 401 || res.status === 403) throw new Unauthorized(body && body.detail);
   if (!res.ok) throw new ApiError(res.status, body);
   return body;
 }

@@ -82,7 +82,7 @@ describe('auditor toolkit: exports, state and access report over HTTP and the CL
 
   describe('HTTP', () => {
     it('GET /audit/export streams one identity as JSON lines, with hashes and who caused each event', async () => {
-      const res = await fetch(`${t.url}/audit/export?identity=${ada}&format=jsonl`);
+      const res = await fetch(`${t.url}/audit/export?identity=${ada}&format=jsonl`, { headers: t.auth });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
       const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
@@ -108,7 +108,7 @@ describe('auditor toolkit: exports, state and access report over HTTP and the CL
     });
 
     it('GET /audit/export as CSV over a recordedAt window', async () => {
-      const res = await fetch(`${t.url}/audit/export?format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T1)}`);
+      const res = await fetch(`${t.url}/audit/export?format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T1)}`, { headers: t.auth });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
       const rows = parseCsv(await res.text());
@@ -169,7 +169,7 @@ describe('auditor toolkit: exports, state and access report over HTTP and the CL
     it('idlc export --identity --format csv --from/--to matches the HTTP export byte for byte', async () => {
       const r = cli(['export', '--identity', ada, '--format', 'csv', '--from', T1, '--to', T2], dir);
       expect(r.code).toBe(0);
-      const http = await (await fetch(`${t.url}/audit/export?identity=${ada}&format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T2)}`)).text();
+      const http = await (await fetch(`${t.url}/audit/export?identity=${ada}&format=csv&from=${encodeURIComponent(T1)}&to=${encodeURIComponent(T2)}`, { headers: t.auth })).text();
       expect(r.stdout).toBe(http);
       const rows = parseCsv(r.stdout).slice(1);
       expect(rows.map((x) => x[3])).toEqual((await t.engine.store.readStream(identityStream(ada))).filter((e) => e.recordedAt.toISOString() >= T1).map((e) => e.recordedAt.toISOString()));

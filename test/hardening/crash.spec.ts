@@ -1,3 +1,4 @@
+import { createCredentialWithCli } from '../support/cli';
 import { ManualClock } from '@idlc/domain';
 import { Engine, HrFeedService, loadConfig } from '@idlc/engine';
 import type { StoredEvent } from '@idlc/event-store';
@@ -151,6 +152,7 @@ describe('crash safety: SIGKILL in the middle of a retried HR webhook stream', (
       ...extra,
       ...(schema ? { DATABASE_SCHEMA: schema } : {}),
     };
+    const auth = { authorization: `Bearer ${createCredentialWithCli(env, ['hr:write'], 'hr-system')}` };
     let server = await startServer(env);
     const children = [server.child];
     try {
@@ -172,7 +174,7 @@ describe('crash safety: SIGKILL in the middle of a retried HR webhook stream', (
           try {
             res = await fetch(`${server.url}/hr/events`, {
               method: 'POST',
-              headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(SECRET, raw, Math.floor(Date.now() / 1000)) },
+              headers: { 'content-type': 'application/json', ...auth, [SIGNATURE_HEADER]: sign(SECRET, raw, Math.floor(Date.now() / 1000)) },
               body: raw,
               signal: AbortSignal.timeout(15000),
             });

@@ -120,7 +120,7 @@ describe('hostile input on every public route: 4xx problem+json, never 5xx, noth
   let signedSamlXml: string;
 
   async function call(method: string, path: string, raw?: string, headers: Record<string, string> = {}): Promise<Answer> {
-    const res = await fetch(`${t.url}${path}`, { method, headers, body: raw, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const res = await fetch(`${t.url}${path}`, { method, headers: { ...t.auth, ...headers }, body: raw, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await res.text();
     let body: any = text;
     try {

@@ -18,11 +18,14 @@ interface Answer {
  * Sends a raw body with a declared content-length over plain http, so the server can answer a
  * 10 MB upload before the client has finished writing it (fetch would report the closed socket).
  */
+/** The test app's all-scope credential; an explicit authorization header (SCIM) wins. */
+let AUTH: Record<string, string> = {};
+
 function send(url: string, path: string, body: Buffer | string, headers: Record<string, string>): Promise<Answer> {
   const started = Date.now();
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-length': String(buf.length) } }, (res) => {
+    const req = request(`${url}${path}`, { method: 'POST', headers: { ...AUTH, ...headers, 'content-length': String(buf.length) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -55,6 +58,7 @@ describe('input limits on the real server: body size per route, JSON depth, cont
   let events: number;
   beforeAll(async () => {
     t = await startTestApp({ SCIM_TOKENS: SCIM_TOKEN });
+    AUTH = t.auth;
     events = await t.eventCount();
   });
   afterAll(async () => {
@@ -137,7 +141,7 @@ describe('input limits on the real server: body size per route, JSON depth, cont
 
   it('answers a path segment over the router limit with 414 problem+json, not the router\'s own JSON', async () => {
     const long = 'x'.repeat(150);
-    const r = await fetch(`${t.url}/identities/${long}/roles/${long}`, { method: 'DELETE' });
+    const r = await fetch(`${t.url}/identities/${long}/roles/${long}`, { method: 'DELETE', headers: t.auth });
     expect([r.status, r.headers.get('content-type')]).toEqual([414, 'application/problem+json; charset=utf-8']);
     expect(await r.json()).toEqual({
       type: `${PROBLEM}uri_too_long`,

@@ -98,7 +98,7 @@ describe('/metrics in Prometheus format, scraped from the real server', () => {
       const raw = JSON.stringify(body);
       const res = await fetch(`${t.url}/hr/events`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(HR_SECRET, raw, Math.floor(t.clock.now().getTime() / 1000)), ...headers },
+        headers: { 'content-type': 'application/json', ...t.auth, [SIGNATURE_HEADER]: sign(HR_SECRET, raw, Math.floor(t.clock.now().getTime() / 1000)), ...headers },
         body: raw,
       });
       return { header: res.headers.get('x-correlation-id'), body: (await res.json()) as any };
@@ -133,11 +133,13 @@ describe('structured JSON logs with a correlation id per request', () => {
   let engine: Engine;
   let app: Awaited<ReturnType<typeof createApp>>;
   let url: string;
+  let token: string;
   const lines: any[] = [];
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'idlc-obs-'));
     const config = loadConfig({ DATA_DIR: dir, HR_WEBHOOK_SECRETS: 'x'.repeat(24), BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), LOG_LEVEL: 'info' });
     engine = await Engine.open({ config, clock: new ManualClock('2026-01-05T09:00:00.000Z') });
+    token = (await engine.credentials.create({ name: 'reader', scopes: ['audit:read'] })).token;
     const sink = new Writable({
       write(chunk, _enc, cb) {
         for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
@@ -155,7 +157,7 @@ describe('structured JSON logs with a correlation id per request', () => {
   });
 
   it("echoes the caller's id, logs one JSON line with it, the route pattern and the status", async () => {
-    const res = await fetch(`${url}/identities/3f1c1a2e-0000-4000-8000-000000000000?secret=1`, { headers: { 'x-correlation-id': 'req-abc.123' } });
+    const res = await fetch(`${url}/identities/3f1c1a2e-0000-4000-8000-000000000000?secret=1`, { headers: { 'x-correlation-id': 'req-abc.123', authorization: `Bearer ${token}` } });
     expect(res.status).toBe(404);
     expect(res.headers.get('x-correlation-id')).toBe('req-abc.123');
     await new Promise((r) => setImmediate(r));
@@ -171,6 +173,9 @@ describe('structured JSON logs with a correlation id per request', () => {
       status: 404,
     });
     expect(typeof mine[0].durationMs).toBe('number');
+    // The credential is never written to the logs, nor is the query string.
+    expect(JSON.stringify(lines)).not.toContain(token.slice(-20));
+    expect(mine[0].credentialId).toBe(token.split('_')[1]);
     expect(typeof mine[0].time).toBe('string');
   });
 

@@ -172,7 +172,7 @@ describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (
 
   it('refuses unsigned, wrongly signed and stale webhooks with 401', async () => {
     const body = hire('sig-1', 'E7001');
-    const unsigned = await fetch(`${t.url}/hr/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const unsigned = await fetch(`${t.url}/hr/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...t.auth }, body: JSON.stringify(body) });
     expect(unsigned.status).toBe(401);
     expect(((await unsigned.json()) as any).type).toMatch(/invalid_signature$/);
     expect((await t.hr(body, { secret: 'another-secret-0123456789' })).status).toBe(401);

@@ -182,7 +182,7 @@ describe('SCIM Users, driven over HTTP as Okta and Entra ID do', () => {
     const none = await fetch(`${c.base}/Users`);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="scim"');
-    expect(await none.json()).toEqual({ schemas: [ERROR], status: '401', detail: 'a valid bearer token is required' });
+    expect(await none.json()).toEqual({ schemas: [ERROR], status: '401', detail: 'a bearer credential with scope scim is required' });
     const wrong = await c.req('GET', '/Users', undefined, { authorization: `Bearer ${SCIM_TOKEN}x` });
     expect(wrong.status).toBe(401);
     const basic = await c.req('GET', '/Users', undefined, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` });
@@ -272,11 +272,17 @@ describe('SCIM Users, driven over HTTP as Okta and Entra ID do', () => {
     expect(types).not.toContain('AccountDeleted');
   });
 
-  it('SCIM is closed while SCIM_TOKENS is empty', async () => {
+  it('without SCIM_TOKENS only an API credential with scope scim opens SCIM', async () => {
     await c.close();
     c = await startScim({ SCIM_TOKENS: '' });
     const r = await c.req('GET', '/Users');
     expect(r.status).toBe(401);
-    expect(r.body.detail).toBe('SCIM is not configured (SCIM_TOKENS is empty)');
+    expect(r.body.detail).toBe('a bearer credential with scope scim is required');
+    const okta = await c.t.credential(['scim'], 'okta-provisioning');
+    expect((await c.req('GET', '/Users', undefined, { authorization: `Bearer ${okta}` })).status).toBe(200);
+    const created = await c.req('POST', '/Users', JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'cred@example.com', externalId: 'okta-cred-1' }), { authorization: `Bearer ${okta}` });
+    expect(created.status).toBe(201);
+    const events = await c.history(created.body.id);
+    expect(events[0].actor).toBe(`credential:${okta.split('_')[1]}`);
   });
 });

@@ -1,5 +1,5 @@
 import { ManualClock } from '@idlc/domain';
-import { Engine, loadConfig } from '@idlc/engine';
+import { Engine, loadConfig, SCOPES } from '@idlc/engine';
 import { PostgresDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -21,6 +21,12 @@ export interface TestApp {
   hr(body: unknown, opts?: { secret?: string; timestamp?: number; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
   get(path: string): Promise<{ status: number; body: any; headers: Headers }>;
   post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** A credential holding every scope; hr/get/post send it unless the caller sets authorization. */
+  token: string;
+  /** `{ authorization: 'Bearer <token>' }` for raw fetch calls. */
+  auth: Record<string, string>;
+  /** Creates another credential (e.g. to test a missing scope) and returns its token. */
+  credential(scopes: string[], name?: string): Promise<string>;
   /** Waits until every projection has applied everything appended so far. */
   settle(): Promise<void>;
   eventCount(): Promise<number>;
@@ -53,6 +59,8 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
   });
   const engine = await Engine.open({ config, clock });
   engine.start();
+  const token = (await engine.credentials.create({ name: 'test-suite', scopes: [...SCOPES] })).token;
+  const auth = { authorization: `Bearer ${token}` };
   const app = await createApp(engine, { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -62,24 +70,27 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
     app,
     clock,
     dir,
+    token,
+    auth,
+    credential: async (scopes, name = 'test-credential') => (await engine.credentials.create({ name, scopes })).token,
     async hr(body, opts = {}) {
       const raw = opts.raw ?? JSON.stringify(body);
       const ts = opts.timestamp ?? Math.floor(clock.now().getTime() / 1000);
       const res = await fetch(`${url}/hr/events`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(opts.secret ?? HR_SECRET, raw, ts) },
+        headers: { 'content-type': 'application/json', ...auth, [SIGNATURE_HEADER]: sign(opts.secret ?? HR_SECRET, raw, ts) },
         body: raw,
       });
       return parse(res);
     },
     async get(path) {
-      return parse(await fetch(`${url}${path}`));
+      return parse(await fetch(`${url}${path}`, { headers: auth }));
     },
     async post(path, body, headers = {}) {
       return parse(
         await fetch(`${url}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
+          headers: { 'content-type': 'application/json', ...auth, ...headers },
           body: body === undefined ? undefined : JSON.stringify(body),
         }),
       );

@@ -109,24 +109,28 @@ describe('audit API for the /ui page: search by name/email prefix and external k
   });
 });
 
-describe('audit:read bearer tokens (AUDIT_READ_TOKENS)', () => {
+describe('audit:read credentials on the read API and the dashboard', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ AUDIT_READ_TOKENS: 'reader-token-1, reader-token-2' });
+    t = await startTestApp();
   });
   afterAll(async () => {
     await t.close();
   });
 
-  it('the read API and dashboard answer 401 problem+json without a valid token and 200 with any configured one', async () => {
+  it('answers 401 problem+json without a valid credential, 403 without audit:read, 200 with it', async () => {
+    const reader = await t.credential(['audit:read'], 'auditor');
+    const writer = await t.credential(['hr:write'], 'hr-system');
     for (const path of ['/identities', '/audit/dashboard', '/roles/x/members', '/identities/abc/history']) {
       const none = await fetch(`${t.url}${path}`);
       expect([path, none.status]).toEqual([path, 401]);
       expect(none.headers.get('content-type')).toContain('application/problem+json');
       expect((await fetch(`${t.url}${path}`, bearer('wrong'))).status).toBe(401);
+      const forbidden = await fetch(`${t.url}${path}`, bearer(writer));
+      expect([path, forbidden.status, ((await forbidden.json()) as any).requiredScope]).toEqual([path, 403, 'audit:read']);
     }
-    expect((await fetch(`${t.url}/identities`, bearer('reader-token-1'))).status).toBe(200);
-    expect((await fetch(`${t.url}/audit/dashboard`, bearer('reader-token-2'))).status).toBe(200);
+    expect((await fetch(`${t.url}/identities`, bearer(reader))).status).toBe(200);
+    expect((await fetch(`${t.url}/audit/dashboard`, bearer(reader))).status).toBe(200);
     // The page shell carries no data and a navigation cannot send a bearer header; health stays open.
     expect((await fetch(`${t.url}/ui`)).status).toBe(200);
     expect((await fetch(`${t.url}/health`)).status).toBe(200);

@@ -9,7 +9,6 @@ declare const sessionStorage: any;
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(__dirname, '../../test-artifacts/ui');
-const TOKEN = 'ui-reader-token-0123';
 const DAY = 86400_000;
 
 /** playwright-core and Debian's chromium, or a printed skip; with REQUIRE_SERVICES=1 their absence fails the run. */
@@ -44,11 +43,14 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
   let browser: any;
   let profile: string;
   let ada: string;
+  /** An API credential holding only audit:read, as an auditor would be given. */
+  let TOKEN: string;
   let alan: string;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    t = await startTestApp({ AUDIT_READ_TOKENS: TOKEN });
+    t = await startTestApp();
+    TOKEN = await t.credential(['audit:read'], 'auditor');
     ada = (await t.hr(hire('h-1', 'E1001', { givenName: 'Ada', familyName: 'Lovelace', displayName: 'Ada Lovelace', email: 'ada@example.com' }))).body.results[0].identityId;
     await t.hr(hire('h-2', 'E1002', { givenName: 'Grace', familyName: 'Hopper', displayName: 'Grace Hopper', email: 'grace@example.com', department: 'Sales' }));
     alan = (await t.hr(hire('h-3', 'E1003', { givenName: 'Alan', familyName: 'Turing', displayName: 'Alan Turing', email: 'alan@example.com' }))).body.results[0].identityId;
@@ -58,7 +60,8 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
     // Alan leaves today (disabled at once) and, after the retention period, his account is deleted by the saga.
     await t.hr({ eventId: 't-3', type: 'terminate', employeeId: 'E1003', effectiveDate: '2026-02-04', reason: 'resigned' });
     await t.settle();
-    expect((await t.get(`/identities/${alan}`)).status).toBe(401);
+    // The read API needs a credential: the page has to ask for one.
+    expect((await fetch(`${t.url}/identities/${alan}`)).status).toBe(401);
     t.clock.advance(31 * DAY);
     await t.settle();
     expect(await t.engine.scheduler.runDue()).toBe(1);

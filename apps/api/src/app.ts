@@ -33,8 +33,12 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
       .setTitle('idlc')
       .setDescription('Event-sourced identity lifecycle engine: HR feed, SSO login hook, SCIM 2.0, audit replay')
       .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API credential idlc_<id>_<secret> holding the route\'s scope' }, 'credential')
+      .addSecurityRequirements('credential')
       .build(),
   );
+  // Health probes need no credential.
+  for (const path of ['/health', '/ready']) for (const op of Object.values(doc.paths[path] ?? {})) (op as { security?: unknown[] }).security = [];
   SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs/openapi.json' });
   await app.init();
   await fastify.ready();

@@ -1,5 +1,6 @@
 import { Clock, systemClock } from '@idlc/domain';
 import { EngineConfig, loadConfig } from './config/config';
+import { CredentialStore } from './credentials/credential-store';
 import { IdentityCommands } from './identity/identity-commands';
 import { IdentityRepository } from './identity/identity-repository';
 import { lifecycleFromConfig, Policies } from './identity/policies';
@@ -32,6 +33,8 @@ export class Engine {
     readonly projections: ProjectionRunner,
     /** Fires deadlines (future-dated activations and terminations, retention, inactivity) from the deadlines projection. */
     readonly scheduler: DeadlineScheduler,
+    /** Scoped API credentials (stored hashed) that every HTTP route group except health requires. */
+    readonly credentials: CredentialStore,
   ) {}
 
   static async open(options: EngineOptions = {}): Promise<Engine> {
@@ -46,7 +49,8 @@ export class Engine {
       await projections.prepare();
       const deadlines = projections.projections.find((p): p is DeadlinesProjection => p instanceof DeadlinesProjection);
       const scheduler = new DeadlineScheduler(persistence.readDb, commands, clock, policies, deadlines);
-      return new Engine(config, clock, persistence, policies, repository, commands, projections, scheduler);
+      const credentials = await CredentialStore.open(persistence.readDb, clock);
+      return new Engine(config, clock, persistence, policies, repository, commands, projections, scheduler, credentials);
     } catch (e) {
       await persistence.close();
       throw e;

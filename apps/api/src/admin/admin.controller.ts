@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import { AuthenticatedRequest, principalMetadata, RequireScope } from '../auth/scopes';
+import { Body, Controller, Delete, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IdentityCommand, identityStream } from '@idlc/domain';
@@ -34,15 +35,16 @@ const STATUS: Record<string, number> = {
 
 /** Manual actions by operators: role grants outside birthright, disable and enable. */
 @ApiTags('admin')
+@RequireScope('admin')
 @Controller('identities/:id')
 export class AdminController {
   constructor(private readonly engine: Engine) {}
 
-  private async run(id: string, cmd: IdentityCommand, action: string) {
+  private async run(id: string, cmd: IdentityCommand, action: string, req: AuthenticatedRequest) {
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw problem(400, 'validation_failed', 'Invalid identity id', 'identity ids are UUIDs');
     if ((await this.engine.store.streamRevision(identityStream(id))) < 0) throw problem(404, 'identity_not_found', 'Identity not found', `no identity ${id}`);
     const out = await this.engine.commands.execute(id, [cmd], {
-      metadata: { source: 'admin', actor: 'admin', correlationId: randomUUID(), action },
+      metadata: { source: 'admin', actor: 'admin', ...principalMetadata(req.principal), correlationId: randomUUID(), action },
     });
     if (out.rejection) throw problem(STATUS[out.rejection.code] ?? 409, out.rejection.code, 'Action refused', out.rejection.message);
     return { identity: identityView(out.state), appended: out.events.map((e) => e.type) };
@@ -52,31 +54,31 @@ export class AdminController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Grant a role manually (never removed by birthright recomputation)' })
   @ApiBody({ schema: { type: 'object', properties: { role: { type: 'string' } }, required: ['role'] } })
-  async grant(@Param('id') id: string, @Body() body: unknown) {
+  async grant(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { role } = validBody(RoleDto, body);
-    return this.run(id, { kind: 'GrantRole', role, source: { kind: 'manual', by: 'admin' } }, 'grant-role');
+    return this.run(id, { kind: 'GrantRole', role, source: { kind: 'manual', by: 'admin' } }, 'grant-role', req);
   }
 
   @Delete('roles/:role')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a manually granted role' })
-  async revoke(@Param('id') id: string, @Param('role') role: string) {
-    return this.run(id, { kind: 'RevokeRole', role, source: { kind: 'manual' } }, 'revoke-role');
+  async revoke(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Param('role') role: string) {
+    return this.run(id, { kind: 'RevokeRole', role, source: { kind: 'manual' } }, 'revoke-role', req);
   }
 
   @Post('disable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Disable the account now' })
-  async disable(@Param('id') id: string, @Body() body: unknown) {
+  async disable(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { reason, note } = validBody(DisableDto, body ?? {});
-    return this.run(id, { kind: 'DisableAccount', reason: reason ?? 'admin', source: 'admin', note }, 'disable');
+    return this.run(id, { kind: 'DisableAccount', reason: reason ?? 'admin', source: 'admin', note }, 'disable', req);
   }
 
   @Post('enable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Enable a disabled account (not a terminated one: that takes a rehire)' })
-  async enable(@Param('id') id: string, @Body() body: unknown) {
+  async enable(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { note } = validBody(EnableDto, body ?? {});
-    return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable');
+    return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable', req);
   }
 }

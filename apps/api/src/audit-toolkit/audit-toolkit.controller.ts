@@ -1,3 +1,4 @@
+import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Query, StreamableFile } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { identityStream } from '@idlc/domain';
@@ -25,6 +26,7 @@ function instant(name: string, v: string | undefined): Date | undefined {
 
 /** Auditor toolkit: hash-chain verification and streamed exports of the event history. */
 @ApiTags('audit')
+@RequireScope('audit:read')
 @Controller('audit')
 export class AuditToolkitController {
   constructor(private readonly engine: Engine) {}

@@ -1,9 +1,9 @@
-import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { RequireScope } from '../auth/scopes';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { heldRoles, identityStream, IdentityState } from '@idlc/domain';
 import { Engine, exportRecord, publicState } from '@idlc/engine';
 import { problem } from '../common/problem';
-import { AuditReadGuard } from '../ui/audit-read.guard';
 
 const UUIDISH = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -47,7 +47,7 @@ export function identityView(s: IdentityState) {
 }
 
 @ApiTags('audit')
-@UseGuards(AuditReadGuard)
+@RequireScope('audit:read')
 @Controller()
 export class AuditController {
   constructor(private readonly engine: Engine) {}

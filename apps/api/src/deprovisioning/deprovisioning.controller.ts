@@ -1,3 +1,4 @@
+import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
@@ -26,6 +27,7 @@ function parseLimit(v: string | undefined): number {
 
 /** What the deprovisioning sagas will do next, read from the deadlines table. */
 @ApiTags('deprovisioning')
+@RequireScope('audit:read')
 @Controller('deprovisioning')
 export class DeprovisioningController {
   constructor(private readonly engine: Engine) {}

@@ -1,9 +1,11 @@
+import { Public } from '../auth/scopes';
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
 import type { FastifyReply } from 'fastify';
 
 @ApiTags('health')
+@Public()
 @Controller()
 export class HealthController {
   constructor(private readonly engine: Engine) {}

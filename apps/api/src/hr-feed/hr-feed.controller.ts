@@ -1,3 +1,4 @@
+import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
 import { Body, Controller, Headers, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Engine, HrFeedService, parseHrPayload } from '@idlc/engine';
@@ -7,6 +8,7 @@ import { problem } from '../common/problem';
 import { SIGNATURE_HEADER, verifySignature } from './hmac';
 
 @ApiTags('hr-feed')
+@RequireScope('hr:write')
 @Controller('hr')
 export class HrFeedController {
   private readonly service: HrFeedService;
@@ -20,7 +22,7 @@ export class HrFeedController {
   @ApiOperation({ summary: 'Receive one HR event or a batch of up to 1000 (hire, change, terminate, rehire)' })
   @ApiHeader({ name: SIGNATURE_HEADER, required: true, description: 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">' })
   @ApiBody({ schema: { type: 'object' } })
-  async receive(@Req() req: FastifyRequest & { rawBody?: Buffer }, @Headers(SIGNATURE_HEADER) signature: string | undefined, @Body() body: unknown) {
+  async receive(@Req() req: FastifyRequest & AuthenticatedRequest & { rawBody?: Buffer }, @Headers(SIGNATURE_HEADER) signature: string | undefined, @Body() body: unknown) {
     const check = verifySignature(
       signature,
       req.rawBody ?? Buffer.alloc(0),
@@ -39,7 +41,7 @@ export class HrFeedController {
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup) throw problem(400, 'validation_failed', 'HR event validation failed', `eventId ${dup} appears twice in the batch`);
     const correlationId = (req.headers['x-correlation-id'] as string | undefined)?.slice(0, 128) ?? randomUUID();
-    const results = await this.service.applyAll(parsed.events, { source: 'hr-webhook', actor: 'hr-webhook', correlationId });
+    const results = await this.service.applyAll(parsed.events, { source: 'hr-webhook', actor: req.principal?.actor ?? 'hr-webhook', correlationId });
     if (!('events' in (body as object)) && results[0].status === 'rejected') {
       const r = results[0];
       throw problem(r.error!.code === 'unknown_employee' ? 404 : 409, r.error!.code, 'HR event rejected', r.error!.message, { eventId: r.eventId });

@@ -72,7 +72,8 @@ export function installObservability(app: NestFastifyApplication, engine: Engine
     const route = req.is404 || !req.routeOptions.url ? 'unmatched' : req.routeOptions.url;
     const status = reply.statusCode;
     metrics.observeRequest(req.method, route, status, reply.elapsedTime / 1000);
-    const line = { method: req.method, route, path: req.url.split('?')[0], status, durationMs: Math.round(reply.elapsedTime * 10) / 10 };
+    const credentialId = (req as { principal?: { credentialId?: string } }).principal?.credentialId;
+    const line = { method: req.method, route, path: req.url.split('?')[0], status, durationMs: Math.round(reply.elapsedTime * 10) / 10, ...(credentialId ? { credentialId } : {}) };
     if (status >= 500) req.log.error(line, 'request failed');
     else req.log.info(line, 'request completed');
   });

@@ -1,4 +1,5 @@
-import { All, Controller, Param, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
+import { All, Controller, Param, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import {
   Engine,
@@ -17,10 +18,9 @@ import {
 } from '@idlc/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { ScimAuthGuard } from './scim-auth.guard';
 import { SCIM_CONTENT_TYPE, ScimErrorFilter } from './scim-error.filter';
 
-type Req = FastifyRequest & { scimActor?: string };
+type Req = FastifyRequest & AuthenticatedRequest;
 
 const BASE_PATH = '/scim/v2';
 
@@ -42,11 +42,12 @@ const notAllowed = (req: Req, allowed: string[]) => {
 
 /**
  * SCIM 2.0 service provider (RFC 7644) for Okta, Entra ID and other provisioning clients. Every
- * route answers SCIM errors (ScimErrorFilter) and needs a bearer token from SCIM_TOKENS.
+ * route answers SCIM errors (ScimErrorFilter) and needs a bearer credential with scope `scim` (or a
+ * token from SCIM_TOKENS).
  */
 @ApiExcludeController()
+@RequireScope('scim')
 @Controller('scim/v2')
-@UseGuards(ScimAuthGuard)
 @UseFilters(ScimErrorFilter)
 export class ScimController {
   private readonly scim: ScimService;
@@ -61,7 +62,7 @@ export class ScimController {
 
   private caller(req: Req): ScimCaller {
     const c = req.headers['x-correlation-id'];
-    return { actor: req.scimActor ?? 'scim', correlationId: typeof c === 'string' && c ? c.slice(0, 128) : randomUUID() };
+    return { actor: req.principal?.actor ?? 'scim', correlationId: typeof c === 'string' && c ? c.slice(0, 128) : randomUUID() };
   }
 
   private query(req: Req): ListParams {

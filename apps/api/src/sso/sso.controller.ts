@@ -1,4 +1,5 @@
-import { Body, Controller, Headers, HttpCode, OnModuleInit, Post } from '@nestjs/common';
+import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
+import { Body, Controller, Headers, HttpCode, OnModuleInit, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Engine, parseSsoLoginBody, SsoLoginRefused, SsoLoginService, SsoRefusalType } from '@idlc/engine';
 import { IdpUnavailableError, LoginRefused } from '@idlc/sso-verification';
@@ -34,6 +35,7 @@ const TITLES: Record<SsoRefusalType, string> = {
 const slug = (t: SsoRefusalType) => (t === 'malformed' ? 'invalid_credential' : t);
 
 @ApiTags('sso')
+@RequireScope('sso:login')
 @Controller('sso')
 export class SsoController implements OnModuleInit {
   private service!: SsoLoginService;
@@ -57,7 +59,7 @@ export class SsoController implements OnModuleInit {
       properties: { idToken: { type: 'string' }, samlResponse: { type: 'string', description: 'base64' }, relayState: { type: 'string' } },
     },
   })
-  async login(@Body() body: unknown, @Headers('x-correlation-id') correlationHeader: string | undefined) {
+  async login(@Body() body: unknown, @Headers('x-correlation-id') correlationHeader: string | undefined, @Req() req: AuthenticatedRequest) {
     const parsed = parseSsoLoginBody(body);
     if (!parsed.ok) {
       throw problem(400, 'validation_failed', 'SSO login validation failed', parsed.errors.map((e) => `${e.field}: ${e.message}`).join('; '), {
@@ -66,7 +68,8 @@ export class SsoController implements OnModuleInit {
     }
     const correlationId = typeof correlationHeader === 'string' && correlationHeader ? correlationHeader.slice(0, 128) : randomUUID();
     try {
-      return await this.service.login(parsed.credential, correlationId);
+      const p = req.principal;
+      return await this.service.login(parsed.credential, correlationId, p?.credentialId ? { credentialId: p.credentialId, credentialName: p.name } : {});
     } catch (e) {
       throw toSsoProblem(e);
     }

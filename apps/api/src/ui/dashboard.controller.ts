@@ -1,8 +1,8 @@
-import { Controller, Get, Param, UseGuards } from '@nestjs/common';
+import { RequireScope } from '../auth/scopes';
+import { Controller, Get, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
 import { problem } from '../common/problem';
-import { AuditReadGuard } from './audit-read.guard';
 
 const WEEK = 7 * 86400_000;
 const WEEKS = 12;
@@ -25,7 +25,7 @@ function weekStart(t: number): number {
 /** Read-only aggregates for the /ui dashboard and identity page, from the read models. */
 @ApiTags('audit')
 @ApiBearerAuth()
-@UseGuards(AuditReadGuard)
+@RequireScope('audit:read')
 @Controller('audit')
 export class AuditDashboardController {
   constructor(private readonly engine: Engine) {}

@@ -1,3 +1,4 @@
+import { Public } from '../auth/scopes';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -24,6 +25,7 @@ function uiDir(): string {
  * holds no data (a browser navigation cannot carry a bearer token): every data call is authorized.
  */
 @ApiExcludeController()
+@Public()
 @Controller('ui')
 export class UiController {
   private readonly files = new Map<string, { type: string; body: Buffer }>();

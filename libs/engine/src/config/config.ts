@@ -30,8 +30,6 @@ export interface EngineConfig {
   snapshotEvery: number;
   /** Bearer tokens SCIM clients (Okta, Entra ID) present; SCIM answers 401 to everyone while empty. */
   scimTokens: string[];
-  /** Bearer tokens with audit:read (the /ui page and the audit read API); the read API stays open while empty. */
-  auditReadTokens: string[];
   /** What a SCIM DELETE does to the account (the SCIM resource is gone either way). */
   scimDeleteMode: 'disable' | 'delete';
   /** SCIM group displayName -> role name; a group not listed grants a role named like the group. */
@@ -160,7 +158,6 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     aggregateCacheSize: int('AGGREGATE_CACHE_SIZE', 100000, 0, 1e8),
     snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 1e6),
     scimTokens: (str('SCIM_TOKENS') ?? '').split(',').map((t) => t.trim()).filter(Boolean),
-    auditReadTokens: (str('AUDIT_READ_TOKENS') ?? '').split(',').map((t) => t.trim()).filter(Boolean),
     scimDeleteMode: oneOf('SCIM_DELETE_MODE', ['disable', 'delete'] as const, 'delete'),
     scimGroupRoleMap: jsonMap('SCIM_GROUP_ROLE_MAP', str, problems),
     kafka: kafkaConfig(str, int, problems),

@@ -137,13 +137,14 @@ export class SsoLoginService {
    * Throws {@link SsoLoginRefused} for a refused login (after recording it when the identity is
    * known), `IdpUnavailableError` when the IdP's keys cannot be fetched.
    */
-  async login(credential: SsoCredential, correlationId: string): Promise<SsoLoginResult> {
+  /** `caller` names the API credential that called the hook; it is recorded beside the IdP. */
+  async login(credential: SsoCredential, correlationId: string, caller: Record<string, unknown> = {}): Promise<SsoLoginResult> {
     const login = await this.verify(credential);
     const idp = this.verifier.getIdp(login.idpId) as TrustedIdpConfig;
     const key = idpKey(login.issuer, login.subject);
     const ks = keyString(key);
     const attributes = engineAttributes(login.attributes);
-    const metadata: EventMetadata = { source: 'sso', actor: `idp:${idp.id}`, correlationId };
+    const metadata: EventMetadata = { source: 'sso', actor: `idp:${idp.id}`, correlationId, ...caller };
     const recordLogin: IdentityCommand = {
       kind: 'RecordLogin',
       issuer: login.issuer,

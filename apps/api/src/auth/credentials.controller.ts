@@ -1,0 +1,55 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsISO8601, IsOptional, IsString, MaxLength } from 'class-validator';
+import { CredentialError, Engine, SCOPES } from '@idlc/engine';
+import { problem, validBody } from '../common/problem';
+import { RequireScope } from './scopes';
+
+class CreateCredentialDto {
+  @IsString() @MaxLength(100) name!: string;
+  @IsArray() @ArrayNotEmpty() @ArrayMaxSize(SCOPES.length) @IsString({ each: true }) scopes!: string[];
+  @IsOptional() @IsISO8601({ strict: true }) expiresAt?: string;
+}
+
+/** Operators manage API credentials here or with `idlc credentials:*`; the token is shown once, on creation. */
+@ApiTags('credentials')
+@RequireScope('admin')
+@Controller('credentials')
+export class CredentialsController {
+  constructor(private readonly engine: Engine) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Create an API credential; the response carries its token, which is never shown again' })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['name', 'scopes'],
+      properties: { name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } }, expiresAt: { type: 'string', format: 'date-time' } },
+    },
+  })
+  async create(@Body() body: unknown) {
+    const dto = validBody(CreateCredentialDto, body);
+    try {
+      return await this.engine.credentials.create({ name: dto.name, scopes: dto.scopes, expiresAt: dto.expiresAt ? new Date(dto.expiresAt) : undefined });
+    } catch (e) {
+      if (e instanceof CredentialError) throw problem(400, 'validation_failed', 'Invalid credential', e.message);
+      throw e;
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List credentials (never their secrets)' })
+  async list() {
+    return { credentials: await this.engine.credentials.list() };
+  }
+
+  @Delete(':id')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke a credential (effective at once here, within seconds on other instances)' })
+  async revoke(@Param('id') id: string) {
+    const c = /^[0-9a-f]{16}$/.test(id) ? await this.engine.credentials.revoke(id) : undefined;
+    if (!c) throw problem(404, 'credential_not_found', 'Credential not found', `no credential ${id}`);
+    return c;
+  }
+}
