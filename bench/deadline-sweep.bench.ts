@@ -1,5 +1,5 @@
 import { event, hrKey, identityStream, keyString, ManualClock } from '@idlc/domain';
-import { Engine, loadConfig } from '@idlc/engine';
+import { chainEvents, Engine, GENESIS_HASH, loadConfig } from '@idlc/engine';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,7 +18,7 @@ async function median(runs: number, fn: () => Promise<unknown>): Promise<number>
 
 /**
  * N identities with an inactivity deadline, 1% of them due. The due 1% are real identities
- * (contractors appended straight to the store, as test/sagas/sagas-scale.spec.ts does, then
+ * (contractors appended straight to the store with their hash chain, then
  * projected into `deadlines`); the 99% not yet due are rows inserted directly into `deadlines` (the
  * scheduler never reads their streams, and building a million streams would take far longer than
  * the run). Measures the scheduler's indexed find query and `scheduler.runDue()`; baselines are raw
@@ -48,9 +48,11 @@ export async function deadlineSweepBench(ctx: BenchContext): Promise<BenchResult
           event('AccountProvisioned', { source: 'hr', effectiveAt: '2026-01-05T00:00:00.000Z' }),
           event('RoleGranted', { role: 'employee-basic', source: { kind: 'birthright', ruleId: 'default' } }),
         ];
+        const stream = identityStream(randomUUID());
+        // Hash-chained like every stream the engine writes, so firing reads the head hash from the last event.
         return engine.store.append(
-          identityStream(randomUUID()),
-          events.map((e) => ({ type: e.type, version: e.version, data: e.data as any, metadata: { source: 'bench' } })),
+          stream,
+          chainEvents(stream, 0, GENESIS_HASH, events, { source: 'bench' }).events,
           'no_stream',
           { claims: [keyString(hrKey(employeeId))] },
         );

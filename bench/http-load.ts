@@ -1,9 +1,14 @@
-import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { LoadResult } from './lib';
 
 /**
  * autocannon over a pre-built list of bodies or paths, each sent exactly once (`amount` = list
- * length): a spent ID token would be refused as a replay. Connections share one cursor.
+ * length): a spent ID token would be refused as a replay. Connections share one cursor. The
+ * generator runs in a child process (load-child.ts), so on a 2-core machine the server under test
+ * and the load it answers each have a core, for the engine and its bare-Fastify baseline alike.
  */
 export async function loadEach(opts: {
   url: string;
@@ -16,41 +21,28 @@ export async function loadEach(opts: {
   amount?: number;
 }): Promise<LoadResult & { requests: number; seconds: number }> {
   const list = opts.bodies ?? opts.paths ?? [];
-  let i = 0;
-  const origin = new URL(opts.url);
-  const t0 = Date.now();
-  let last = t0;
-  const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const inst = autocannon(
-      {
-        url: origin.origin,
-        connections: opts.connections ?? 50,
-        amount: opts.amount ?? list.length,
-        requests: [
-          {
-            method: opts.method,
-            path: origin.pathname,
-            headers: { ...(opts.headers ?? {}), ...(opts.bodies ? { 'content-type': 'application/json' } : {}) },
-            setupRequest: (req: any) => {
-              const item = list[i++ % list.length];
-              return opts.bodies ? { ...req, body: item } : { ...req, path: item };
-            },
-          },
-        ],
-      },
-      (err, result) => (err ? reject(err) : resolve(result)),
-    );
-    inst.on('response', () => (last = Date.now()));
-  });
-  // autocannon notices that `amount` is reached only at its next 1 s sample tick: time to the last response instead.
-  const seconds = (last - t0) / 1000;
-  return {
-    requestsPerSecond: Math.round(r.requests.total / (seconds || 1)),
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors,
-    non2xx: r.non2xx,
-    requests: r.requests.total,
-    seconds,
-  };
+  const dir = mkdtempSync(join(tmpdir(), 'idlc-load-'));
+  const file = join(dir, 'job.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      url: opts.url,
+      method: opts.method,
+      headers: opts.headers ?? {},
+      connections: opts.connections ?? 50,
+      list,
+      kind: opts.bodies ? 'bodies' : 'paths',
+      amount: opts.amount ?? list.length,
+    }),
+  );
+  try {
+    const child = spawn(process.execPath, [join(__dirname, 'load-child.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    if (code !== 0) throw new Error(`load generator exited with ${code}`);
+    return JSON.parse(out.trim().split('\n').pop()!);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

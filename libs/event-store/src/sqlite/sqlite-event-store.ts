@@ -54,6 +54,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 const COLS = 'position, id, stream_id, revision, type, version, data, metadata, recorded_at';
 
+type Outcome = { ok: AppendResult } | { error: unknown };
+
+interface PendingAppend {
+  work: () => AppendResult;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The embedded default. SQLite has one writer at a time, so commit order is position order and an
  * INTEGER PRIMARY KEY is a gap-safe global position. Appends run synchronously inside the shared
@@ -78,51 +86,93 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
     return row?.r ?? -1;
   }
 
+  /** Appends waiting for the writer; the next commit takes them all (group commit). */
+  private pending: PendingAppend[] = [];
+
+  /**
+   * Appends that arrive while the writer is busy (another append, a projection batch) queue up and
+   * commit together in one transaction, each inside its own savepoint: one append's conflict or
+   * duplicate key rolls back only that append, and every caller is answered only after the commit
+   * that holds its events. Fewer commits, same guarantees per append.
+   */
   append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     if (!streamId) return Promise.reject(new TypeError('streamId is required'));
     const prepared = prepareEvents(events);
-    return this.db
-      .writeSync((): AppendResult => {
-        if (options.idempotencyKey) {
-          const seen = this.db.getSync<{ result: string }>('SELECT result FROM idempotency_keys WHERE key = ?', [options.idempotencyKey]);
-          if (seen) return decodeResult(seen.result);
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pending.push({ work: () => this.appendNow(streamId, prepared, expected, options), resolve, reject });
+      if (this.pending.length === 1) this.flush();
+    });
+  }
+
+  private flush(): void {
+    let batch: PendingAppend[] | undefined;
+    const outcomes = this.db.writeSync((): Outcome[] => {
+      // Taken when the writer is ours, so everything queued while waiting joins this commit.
+      batch = this.pending;
+      this.pending = [];
+      return batch.map((p): Outcome => {
+        try {
+          // A nested better-sqlite3 transaction is a savepoint.
+          return { ok: this.db.writer.transaction(p.work)() };
+        } catch (error) {
+          return { error };
         }
-        const actual = this.currentRevision(streamId);
-        checkExpected(streamId, expected, actual);
-        const now = this.clock.now().getTime();
-        for (const key of options.releases ?? []) {
-          this.db.runSync('DELETE FROM unique_keys WHERE key = ? AND stream_id = ?', [key, streamId]);
-        }
-        for (const key of options.claims ?? []) {
-          const owner = this.db.getSync<{ stream_id: string }>('SELECT stream_id FROM unique_keys WHERE key = ?', [key]);
-          if (owner && owner.stream_id !== streamId) throw new KeyAlreadyClaimedError(key, owner.stream_id);
-          if (!owner) this.db.runSync('INSERT INTO unique_keys (key, stream_id, claimed_at) VALUES (?, ?, ?)', [key, streamId, now]);
-        }
-        const positions: number[] = [];
-        let revision = actual;
-        for (const e of prepared) {
-          revision++;
-          const r = this.db.runSync(
-            'INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            [e.id, streamId, revision, e.type, e.version, e.data, e.metadata, now],
-          );
-          positions.push(Number(r.lastInsertRowid));
-        }
-        const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false, recordedAt: new Date(now) };
-        if (options.idempotencyKey) {
-          this.db.runSync('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES (?, ?, ?, ?)', [
-            options.idempotencyKey,
-            streamId,
-            encodeResult(result),
-            now,
-          ]);
-        }
-        return result;
-      })
-      .then((result) => {
-        if (result.positions.length > 0) this.db.events.emit('committed');
-        return result;
       });
+    });
+    outcomes.then(
+      (results) => {
+        if (results.some((r) => 'ok' in r && r.ok.positions.length > 0)) this.db.events.emit('committed');
+        results.forEach((r, i) => ('ok' in r ? batch![i].resolve(r.ok) : batch![i].reject(r.error)));
+      },
+      (error) => {
+        // The commit failed (nothing of the batch is stored), or the writer could not be had at all
+        // (closed): then the queue was never taken and its callers are answered here. Appends queued
+        // after a take have scheduled their own flush.
+        if (!batch) {
+          batch = this.pending;
+          this.pending = [];
+        }
+        for (const p of batch) p.reject(error);
+      },
+    );
+  }
+
+  private appendNow(streamId: string, prepared: ReturnType<typeof prepareEvents>, expected: ExpectedRevision, options: AppendOptions): AppendResult {
+    if (options.idempotencyKey) {
+      const seen = this.db.getSync<{ result: string }>('SELECT result FROM idempotency_keys WHERE key = ?', [options.idempotencyKey]);
+      if (seen) return decodeResult(seen.result);
+    }
+    const actual = this.currentRevision(streamId);
+    checkExpected(streamId, expected, actual);
+    const now = this.clock.now().getTime();
+    for (const key of options.releases ?? []) {
+      this.db.runSync('DELETE FROM unique_keys WHERE key = ? AND stream_id = ?', [key, streamId]);
+    }
+    for (const key of options.claims ?? []) {
+      const owner = this.db.getSync<{ stream_id: string }>('SELECT stream_id FROM unique_keys WHERE key = ?', [key]);
+      if (owner && owner.stream_id !== streamId) throw new KeyAlreadyClaimedError(key, owner.stream_id);
+      if (!owner) this.db.runSync('INSERT INTO unique_keys (key, stream_id, claimed_at) VALUES (?, ?, ?)', [key, streamId, now]);
+    }
+    const positions: number[] = [];
+    let revision = actual;
+    for (const e of prepared) {
+      revision++;
+      const r = this.db.runSync(
+        'INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [e.id, streamId, revision, e.type, e.version, e.data, e.metadata, now],
+      );
+      positions.push(Number(r.lastInsertRowid));
+    }
+    const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false, recordedAt: new Date(now) };
+    if (options.idempotencyKey) {
+      this.db.runSync('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES (?, ?, ?, ?)', [
+        options.idempotencyKey,
+        streamId,
+        encodeResult(result),
+        now,
+      ]);
+    }
+    return result;
   }
 
   async readStream(streamId: string, o: ReadStreamOptions = {}): Promise<StoredEvent[]> {
