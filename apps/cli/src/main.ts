@@ -5,6 +5,7 @@ import { ConfigError, Engine, loadConfig } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
 import { randomUUID } from 'node:crypto';
 import { registerAuditCommands } from './audit-commands';
+import { registerReconcileCommand } from './reconcile-command';
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
   let engine: Engine;
@@ -71,6 +72,7 @@ program
   );
 
 registerAuditCommands(program, withEngine, progressBar);
+registerReconcileCommand(program, withEngine, progressBar);
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(e instanceof Error ? e.message : e);
