@@ -32,8 +32,9 @@ export interface ReconcileOptions extends Omit<CompareOptions, 'now'> {
 
 /** The report of the engine's identities against an HR snapshot, as of the engine's clock. */
 export async function reconcile(engine: Engine, snapshot: HrSnapshot, o: ReconcileOptions): Promise<ReconciliationReport> {
-  // The report reads a projection: bring it up to the store's head first.
-  await engine.projections.runToHead();
+  // The report reads a projection: bring it up to the store's head first (waits for the live
+  // subscription in a server, applies the rest itself in the CLI).
+  await engine.projections.caughtUp();
   const reconciler = new Reconciler(snapshot, { ghostDays: o.ghostDays, file: o.file, now: engine.clock.now() });
   for await (const s of scanIdentities(engine.readDb, o.pageSize, o.onProgress)) reconciler.observe(s);
   return reconciler.report();
