@@ -36,6 +36,7 @@ const SMALL: Scale = {
 interface Expected {
   records: number;
   scanned: number;
+  enabled: number;
   counts: Record<string, number>;
 }
 
@@ -45,7 +46,8 @@ const cases: [string, Scale, Record<string, string>, Expected][] = [
     FULL,
     {},
     // scanned: 10,050 HR hires + 5 leavers + 1 future joiner + 2 JIT + 1 SCIM.
-    { records: 10_000, scanned: 10_059, counts: { orphans: 63, ghosts: 200, drift: 115, driftedAttributes: 116, missing: 8, terminatedButEnabled: 20 } },
+    // enabled: all but the 5 leavers and the future joiner.
+    { records: 10_000, scanned: 10_059, enabled: 10_053, counts: { orphans: 63, ghosts: 200, drift: 115, driftedAttributes: 116, missing: 8, terminatedButEnabled: 20 } },
   ],
 ];
 if (pgUrl) {
@@ -53,7 +55,7 @@ if (pgUrl) {
     'postgres, 500-person snapshot',
     SMALL,
     { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl },
-    { records: 500, scanned: 509, counts: { orphans: 11, ghosts: 18, drift: 14, driftedAttributes: 15, missing: 6, terminatedButEnabled: 4 } },
+    { records: 500, scanned: 509, enabled: 503, counts: { orphans: 11, ghosts: 18, drift: 14, driftedAttributes: 15, missing: 6, terminatedButEnabled: 4 } },
   ]);
 }
 
@@ -84,6 +86,8 @@ describe.each(cases)('idlc reconcile --hr-snapshot over data made through the HT
     expect(code).toBe(2);
     expect(report.mode).toBe('dry-run');
     expect(report.applied).toBeNull();
+    expect(report.refused).toBeNull();
+    expect(report.accountsEnabled).toBe(expected.enabled);
     expect(report.reportVersion).toBe(1);
     expect(report.snapshot).toEqual({
       file: csv,
@@ -163,6 +167,12 @@ describe.each(cases)('idlc reconcile --hr-snapshot over data made through the HT
     expect(fromJson.snapshot).toMatchObject({ format: 'json', records: expected.records, hasStatus: true, ignoredColumns: [] });
     for (const k of ['counts', 'orphans', 'ghosts', 'drift', 'terminatedButEnabled'] as const) expect([k, fromJson[k]]).toEqual([k, fromCsv[k]]);
     expect(fromJson.missing.map((m: any) => m.where)).toEqual(s.ranges.missing.map((_, i) => `record ${expected.records - s.ranges.missing.length + i + 1}`));
+    // From stdin ("-"), the format is taken from the first character.
+    const piped = cli(['reconcile', '--format', 'json', '--hr-snapshot', '-'], s, readFileSync(file, 'utf8'));
+    expect(piped.code).toBe(2);
+    const fromStdin = JSON.parse(piped.stdout);
+    expect(fromStdin.snapshot).toMatchObject({ file: null, format: 'json', sha256: fromJson.snapshot.sha256 });
+    expect(fromStdin.orphans).toEqual(fromCsv.orphans);
   });
 
   it('the human report summarises each category, and --out writes it to a file', () => {
@@ -197,6 +207,18 @@ describe.each(cases)('idlc reconcile --hr-snapshot over data made through the HT
         await t.stop();
       }
     }
+
+    // One orphan more than the limit allows: refused as a whole, nothing changed (checked by the count below).
+    const limited = cli(['reconcile', '--hr-snapshot', csv, '--apply', '--max-disable', String(orphanIds.length - 1), '--format', 'json'], s);
+    expect(limited.code).toBe(5);
+    expect(limited.stderr).toContain(
+      `--apply refused: ${orphanIds.length} orphans of ${expected.enabled} enabled accounts exceed --max-disable ${orphanIds.length - 1} (${orphanIds.length - 1}); nothing was changed.`,
+    );
+    expect(JSON.parse(limited.stdout)).toMatchObject({ mode: 'apply', applied: null, refused: expect.stringContaining('--apply refused') });
+    const human = cli(['reconcile', '--hr-snapshot', csv, '--apply', '--max-disable', '0%'], s);
+    expect(human.code).toBe(5);
+    expect(human.stdout).toContain('exceed --max-disable 0% (0); nothing was changed');
+    expect(human.stdout).not.toContain('APPLIED');
 
     const applied = cli(['reconcile', '--hr-snapshot', csv, '--apply', '--format', 'json'], s);
     expect(applied.stderr).not.toMatch(/Error/);
@@ -289,7 +311,7 @@ describe.each(cases)('idlc reconcile --hr-snapshot over data made through the HT
       if (code === 65) expect(r.stderr).toContain('nothing was applied');
     }
     expect(cli(['reconcile'], s).code).toBe(64);
-    for (const args of [['--format', 'xml'], ['--ghost-days', '3.5'], ['--what'], ['--apply', '--dry-run'], ['--limit', 'all']]) {
+    for (const args of [['--format', 'xml'], ['--ghost-days', '3.5'], ['--what'], ['--apply', '--dry-run'], ['--limit', 'all'], ['--max-disable', '5x'], ['--max-disable', '101%']]) {
       const r = cli(['reconcile', '--hr-snapshot', csv, ...args], s);
       expect([args.join(' '), r.code, r.stdout]).toEqual([args.join(' '), 64, '']);
     }

@@ -23,6 +23,8 @@ export const RECONCILE_EXIT = {
   findings: 2,
   /** --apply could not disable some orphan (listed in the report). */
   applyIncomplete: 4,
+  /** --apply refused: more orphans than --max-disable allows; nothing was changed. */
+  applyLimit: 5,
   usage: 64,
   /** The snapshot is not a valid snapshot (EX_DATAERR); nothing was read from the engine or applied. */
   dataError: 65,
@@ -48,6 +50,7 @@ interface Options {
   limit: string;
   apply?: boolean;
   dryRun?: boolean;
+  maxDisable: string;
 }
 
 const HELP = `
@@ -73,11 +76,15 @@ Other columns are ignored (listed in the report).
 
 --apply disables the orphans only, through the normal command path (reason reconciliation, source
 reconciliation, actor cli). Each disable is idempotent per identity and snapshot (sha256 of the
-file), so running the same apply again appends nothing. Without --apply nothing is changed.
+file), so running the same apply again appends nothing, even for an account re-enabled since.
+Without --apply nothing is changed. A truncated or wrong snapshot would make everyone an orphan, so
+--apply refuses (and changes nothing) when the orphans exceed --max-disable: a count, or a
+percentage of the enabled accounts (default 5%).
 
 Exit codes: 0 no findings, or --apply disabled every orphan; 2 findings (dry run); 4 --apply left an
-orphan enabled; 64 bad arguments; 65 invalid snapshot (the message names the line or record;
-nothing is read or applied); 66 snapshot file unreadable; 78 bad configuration.`;
+orphan enabled; 5 --apply refused by --max-disable; 64 bad arguments; 65 invalid snapshot (the
+message names the line or record; nothing is read or applied); 66 snapshot file unreadable;
+78 bad configuration.`;
 
 /** `idlc reconcile`: the engine's accounts against an authoritative HR snapshot. */
 export function registerReconcileCommand(
@@ -96,6 +103,7 @@ export function registerReconcileCommand(
     .option('--limit <n>', 'items shown per category in the human format (0 = all)', '20')
     .option('--apply', 'disable the orphans (reason reconciliation)')
     .option('--dry-run', 'report only (the default)')
+    .option('--max-disable <limit>', '--apply disables at most this many orphans (n), or this share of the enabled accounts (n%)', '5%')
     .addHelpText('after', HELP)
     // A missing or unknown option is a usage error like the others: exit 64, not commander's 1.
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : RECONCILE_EXIT.usage))
@@ -119,7 +127,10 @@ function options(o: Options) {
   if (!/^\d+$/.test(o.ghostDays) || ghostDays > 36500) throw usage('--ghost-days must be a whole number of days (0-36500)');
   const limit = Number(o.limit);
   if (!/^\d+$/.test(o.limit)) throw usage('--limit must be a whole number (0 = all)');
-  return { ghostDays, limit, format: o.format as 'human' | 'json', snapshotFormat: o.snapshotFormat as SnapshotFormat | undefined };
+  const m = /^(\d+)(%?)$/.exec(o.maxDisable);
+  if (!m || (m[2] && Number(m[1]) > 100)) throw usage('--max-disable must be a count (e.g. 50) or a percentage of the enabled accounts (e.g. 5%)');
+  const maxDisable = (enabled: number) => (m[2] ? Math.floor((enabled * Number(m[1])) / 100) : Number(m[1]));
+  return { ghostDays, limit, maxDisable, format: o.format as 'human' | 'json', snapshotFormat: o.snapshotFormat as SnapshotFormat | undefined };
 }
 
 function readSnapshot(file: string, format: SnapshotFormat | undefined): HrSnapshot {
@@ -143,6 +154,7 @@ async function run(o: Options, withEngine: <T>(fn: (engine: Engine) => Promise<T
   const snapshot = readSnapshot(o.hrSnapshot, opts.snapshotFormat);
   const file = o.hrSnapshot === '-' ? null : o.hrSnapshot;
 
+  let refusal: string | undefined;
   const { report, applied } = await withEngine(async (engine) => {
     const total = Number((await engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM identities'))?.n ?? 0);
     const bar = progressBar('comparing');
@@ -150,7 +162,12 @@ async function run(o: Options, withEngine: <T>(fn: (engine: Engine) => Promise<T
     const report = await reconcile(engine, snapshot, { ghostDays: opts.ghostDays, file: file ?? undefined, onProgress: (n) => bar.update(Math.min(n, total)) });
     bar.stop();
     let applied: ApplyResult | undefined;
-    if (o.apply) {
+    const limit = opts.maxDisable(report.accountsEnabled);
+    if (o.apply && report.orphans.length > limit) {
+      refusal =
+        `--apply refused: ${report.orphans.length} orphans of ${report.accountsEnabled} enabled accounts exceed --max-disable ${o.maxDisable} (${limit}); ` +
+        'nothing was changed. Check the snapshot is complete, then raise --max-disable if these really are orphans.';
+    } else if (o.apply) {
       const applying = progressBar('disabling orphans');
       applying.start(report.orphans.length, 0);
       applied = await applyReconciliation(engine, report, { actor: 'cli', onProgress: (n) => applying.update(n) });
@@ -161,8 +178,8 @@ async function run(o: Options, withEngine: <T>(fn: (engine: Engine) => Promise<T
 
   const text =
     opts.format === 'json'
-      ? JSON.stringify({ ...report, mode: o.apply ? 'apply' : 'dry-run', applied: applied ?? null }, null, 2) + '\n'
-      : formatReport(report, opts.limit, applied);
+      ? JSON.stringify({ ...report, mode: o.apply ? 'apply' : 'dry-run', applied: applied ?? null, refused: refusal ?? null }, null, 2) + '\n'
+      : formatReport(report, { limit: opts.limit, applied, refused: refusal });
   if (o.out) {
     // Written beside the target and renamed, so a reader never sees half a report.
     const tmp = `${o.out}.${process.pid}.tmp`;
@@ -177,6 +194,9 @@ async function run(o: Options, withEngine: <T>(fn: (engine: Engine) => Promise<T
     await once(process.stdout, 'drain');
   }
 
-  if (applied) process.exitCode = applied.refused ? RECONCILE_EXIT.applyIncomplete : RECONCILE_EXIT.clean;
+  if (refusal) {
+    console.error(refusal);
+    process.exitCode = RECONCILE_EXIT.applyLimit;
+  } else if (applied) process.exitCode = applied.refused ? RECONCILE_EXIT.applyIncomplete : RECONCILE_EXIT.clean;
   else process.exitCode = hasFindings(report) ? RECONCILE_EXIT.findings : RECONCILE_EXIT.clean;
 }

@@ -67,6 +67,8 @@ export interface ReconciliationReport {
   };
   options: { ghostDays: number };
   identitiesScanned: number;
+  /** Scanned accounts that are enabled (what the --apply safety limit is a share of). */
+  accountsEnabled: number;
   counts: { orphans: number; ghosts: number; drift: number; driftedAttributes: number; missing: number; terminatedButEnabled: number };
   orphans: OrphanItem[];
   ghosts: GhostItem[];
@@ -112,6 +114,7 @@ export class Reconciler {
   private readonly matched = new Set<string>();
   private readonly deleted = new Map<string, string>();
   private scanned = 0;
+  private enabled = 0;
   private readonly orphans: OrphanItem[] = [];
   private readonly ghosts: GhostItem[] = [];
   private readonly drift: DriftItem[] = [];
@@ -137,6 +140,7 @@ export class Reconciler {
       return;
     }
     const enabled = s.account === 'active';
+    if (enabled) this.enabled++;
     if (!record) {
       if (enabled) {
         this.orphans.push({
@@ -220,6 +224,7 @@ export class Reconciler {
       },
       options: { ghostDays: this.options.ghostDays },
       identitiesScanned: this.scanned,
+      accountsEnabled: this.enabled,
       counts: {
         orphans: this.orphans.length,
         ghosts: this.ghosts.length,

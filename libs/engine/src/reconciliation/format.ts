@@ -15,14 +15,15 @@ const q = (x: string | null) => (x === null ? '(none)' : JSON.stringify(x));
  * The report for a person at a terminal: counts first, then up to `limit` items per category
  * (0 = all). The JSON format is the one to feed other programs.
  */
-export function formatReport(r: ReconciliationReport, limit = 20, applied?: ApplyResult): string {
+export function formatReport(r: ReconciliationReport, o: { limit?: number; applied?: ApplyResult; refused?: string } = {}): string {
+  const { limit = 20, applied } = o;
   const out: string[] = [];
   const s = r.snapshot;
   out.push(`HR reconciliation as of ${r.generatedAt}`);
   out.push(`snapshot ${s.file ?? '(stdin)'}: ${s.format}, ${s.records} records, sha256 ${s.sha256.slice(0, 16)}…`);
   out.push(`compared attributes: ${s.attributes.length ? s.attributes.join(', ') : '(none)'}; status column: ${s.hasStatus ? 'yes' : 'no'}`);
   if (s.ignoredColumns.length) out.push(`ignored columns: ${s.ignoredColumns.join(', ')}`);
-  out.push(`identities scanned: ${r.identitiesScanned}`);
+  out.push(`identities scanned: ${r.identitiesScanned} (${r.accountsEnabled} enabled)`);
   out.push('');
   const c = r.counts;
   out.push(
@@ -82,6 +83,8 @@ export function formatReport(r: ReconciliationReport, limit = 20, applied?: Appl
       // Every change is listed, whatever --limit says.
       out.push(...table(['identity', 'employee', 'outcome', 'detail'], applied.items.map((i) => [i.identityId, v(i.employeeId), i.outcome, v(i.detail)])));
     }
+  } else if (o.refused) {
+    out.push('', o.refused);
   } else if (c.orphans) {
     out.push('', 'dry run: nothing was changed (--apply disables the orphans)');
   }
