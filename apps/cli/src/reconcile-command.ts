@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { SingleBar } from 'cli-progress';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import {
   applyReconciliation,
@@ -127,6 +128,8 @@ function options(o: Options) {
   if (!/^\d+$/.test(o.ghostDays) || ghostDays > 36500) throw usage('--ghost-days must be a whole number of days (0-36500)');
   const limit = Number(o.limit);
   if (!/^\d+$/.test(o.limit)) throw usage('--limit must be a whole number (0 = all)');
+  // Checked up front: a report that cannot be written after --apply would hide what was disabled.
+  if (o.out !== undefined && !existsSync(dirname(resolve(o.out)))) throw usage(`--out: directory ${dirname(resolve(o.out))} does not exist`);
   const m = /^(\d+)(%?)$/.exec(o.maxDisable);
   if (!m || (m[2] && Number(m[1]) > 100)) throw usage('--max-disable must be a count (e.g. 50) or a percentage of the enabled accounts (e.g. 5%)');
   const maxDisable = (enabled: number) => (m[2] ? Math.floor((enabled * Number(m[1])) / 100) : Number(m[1]));
