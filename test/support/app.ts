@@ -20,6 +20,8 @@ export interface TestApp {
   /** POSTs a body to /hr/events signed the way the HR system signs it. */
   hr(body: unknown, opts?: { secret?: string; timestamp?: number; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
   get(path: string): Promise<{ status: number; body: any; headers: Headers }>;
+  /** GET with the body as raw text, for responses that are not one JSON document (JSON lines, CSV). */
+  getText(path: string): Promise<{ status: number; text: string; headers: Headers }>;
   post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   /** A credential holding every scope; hr/get/post send it unless the caller sets authorization. */
   token: string;
@@ -85,6 +87,10 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
     },
     async get(path) {
       return parse(await fetch(`${url}${path}`, { headers: auth }));
+    },
+    async getText(path) {
+      const res = await fetch(`${url}${path}`, { headers: auth });
+      return { status: res.status, text: await res.text(), headers: res.headers };
     },
     async post(path, body, headers = {}) {
       return parse(

@@ -6,6 +6,7 @@ import { PolicyError } from '@idlc/domain';
 import { randomUUID } from 'node:crypto';
 import { registerAuditCommands } from './audit-commands';
 import { registerCredentialCommands } from './credential-commands';
+import { registerReconcileCommand } from './reconcile-command';
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>): Promise<T> {
   let engine: Engine;
@@ -73,6 +74,7 @@ program
 
 registerAuditCommands(program, withEngine, progressBar);
 registerCredentialCommands(program, withEngine);
+registerReconcileCommand(program, withEngine, progressBar);
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(e instanceof Error ? e.message : e);

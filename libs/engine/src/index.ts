@@ -18,3 +18,4 @@ export * from './audit/hash-chain';
 export * from './audit/export';
 export * from './common/shutdown';
 export * from './credentials/credential-store';
+export * from './reconciliation';

@@ -1,0 +1,5 @@
+export * from './csv';
+export * from './snapshot';
+export * from './compare';
+export * from './reconcile';
+export * from './format';
