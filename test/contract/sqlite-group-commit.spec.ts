@@ -24,8 +24,6 @@ describe('SQLite group commit: appends queued behind the writer commit together,
   it('one commit for a burst; a conflict, a taken key and a repeated idempotency key fail alone', async () => {
     await store.append('s-taken', [ev('Seed')], 'no_stream', { claims: ['key:taken'] });
     await store.append('s-hot', [ev('Seed')], 'no_stream');
-    let commits = 0;
-    db.events.on('committed', () => commits++);
     let begins = 0;
     const original = db.writer.transaction.bind(db.writer);
     // Count outer transactions (the writer's commits): nested ones are savepoints.
@@ -50,7 +48,7 @@ describe('SQLite group commit: appends queued behind the writer commit together,
     const [a, , , c, cRetry, d] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     expect(cRetry).toMatchObject({ streamId: 's-c', positions: c!.positions, nextExpectedRevision: 0, duplicate: true });
     expect([a!.positions, c!.positions, d!.positions]).toEqual([[3, 4], [5], [6]]);
-    expect([begins, commits]).toEqual([1, 1]);
+    expect(begins).toBe(1);
     // Nothing of the failed appends is stored, not even the claim or a partial stream.
     expect((await store.readStream('s-b')).length).toBe(0);
     expect((await store.readStream('s-hot')).map((e) => e.type)).toEqual(['Seed']);

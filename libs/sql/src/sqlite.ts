@@ -74,6 +74,52 @@ export class SqliteDatabase implements SqlDatabase {
     return this.stmt(sql).run(...bind(params));
   }
 
+  /** Work waiting for the writer; the next commit takes all of it (group commit). */
+  private grouped: { work: () => unknown; resolve: (v: any) => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Group commit: `work` runs synchronously on the writer inside its own savepoint, in one
+   * transaction with every other grouped work queued while the writer was busy (another commit, a
+   * projection batch). A throw rolls back that work alone; every caller is answered only after the
+   * commit that holds its writes. Fewer commits under load, the same all-or-nothing per caller.
+   */
+  writeGrouped<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.grouped.push({ work, resolve, reject });
+      if (this.grouped.length === 1) this.flushGrouped();
+    });
+  }
+
+  private flushGrouped(): void {
+    let batch: typeof this.grouped | undefined;
+    type Outcome = { ok: unknown } | { error: unknown };
+    this.writeSync((): Outcome[] => {
+      // Taken when the writer is ours, so everything queued while waiting joins this commit; later
+      // arrivals find the queue empty and schedule the next flush themselves.
+      batch = this.grouped;
+      this.grouped = [];
+      return batch.map((g): Outcome => {
+        try {
+          // A nested better-sqlite3 transaction is a savepoint.
+          return { ok: this.writer.transaction(g.work)() };
+        } catch (error) {
+          return { error };
+        }
+      });
+    }).then(
+      (outcomes) => outcomes.forEach((o, i) => ('ok' in o ? batch![i].resolve(o.ok) : batch![i].reject(o.error))),
+      (error) => {
+        // The commit failed (nothing of the batch is stored), or the writer could not be had at all
+        // (closed): then the queue was never taken and its callers are answered here.
+        if (!batch) {
+          batch = this.grouped;
+          this.grouped = [];
+        }
+        for (const g of batch) g.reject(error);
+      },
+    );
+  }
+
   /** Runs a synchronous unit of work on the writer, in a transaction, under the mutex. */
   writeSync<T>(fn: () => T): Promise<T> {
     return this.mutex.run(() => this.writer.transaction(fn)());

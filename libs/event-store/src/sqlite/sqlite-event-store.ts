@@ -54,14 +54,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 const COLS = 'position, id, stream_id, revision, type, version, data, metadata, recorded_at';
 
-type Outcome = { ok: AppendResult } | { error: unknown };
-
-interface PendingAppend {
-  work: () => AppendResult;
-  resolve: (r: AppendResult) => void;
-  reject: (e: unknown) => void;
-}
-
 /**
  * The embedded default. SQLite has one writer at a time, so commit order is position order and an
  * INTEGER PRIMARY KEY is a gap-safe global position. Appends run synchronously inside the shared
@@ -86,55 +78,17 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
     return row?.r ?? -1;
   }
 
-  /** Appends waiting for the writer; the next commit takes them all (group commit). */
-  private pending: PendingAppend[] = [];
-
   /**
-   * Appends that arrive while the writer is busy (another append, a projection batch) queue up and
-   * commit together in one transaction, each inside its own savepoint: one append's conflict or
-   * duplicate key rolls back only that append, and every caller is answered only after the commit
-   * that holds its events. Fewer commits, same guarantees per append.
+   * Appends that arrive while the writer is busy commit together (SqliteDatabase.writeGrouped), each
+   * in its own savepoint: one append's conflict or taken key rolls back only that append.
    */
   append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     if (!streamId) return Promise.reject(new TypeError('streamId is required'));
     const prepared = prepareEvents(events);
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ work: () => this.appendNow(streamId, prepared, expected, options), resolve, reject });
-      if (this.pending.length === 1) this.flush();
+    return this.db.writeGrouped(() => this.appendNow(streamId, prepared, expected, options)).then((result) => {
+      if (result.positions.length > 0) this.db.events.emit('committed');
+      return result;
     });
-  }
-
-  private flush(): void {
-    let batch: PendingAppend[] | undefined;
-    const outcomes = this.db.writeSync((): Outcome[] => {
-      // Taken when the writer is ours, so everything queued while waiting joins this commit.
-      batch = this.pending;
-      this.pending = [];
-      return batch.map((p): Outcome => {
-        try {
-          // A nested better-sqlite3 transaction is a savepoint.
-          return { ok: this.db.writer.transaction(p.work)() };
-        } catch (error) {
-          return { error };
-        }
-      });
-    });
-    outcomes.then(
-      (results) => {
-        if (results.some((r) => 'ok' in r && r.ok.positions.length > 0)) this.db.events.emit('committed');
-        results.forEach((r, i) => ('ok' in r ? batch![i].resolve(r.ok) : batch![i].reject(r.error)));
-      },
-      (error) => {
-        // The commit failed (nothing of the batch is stored), or the writer could not be had at all
-        // (closed): then the queue was never taken and its callers are answered here. Appends queued
-        // after a take have scheduled their own flush.
-        if (!batch) {
-          batch = this.pending;
-          this.pending = [];
-        }
-        for (const p of batch) p.reject(error);
-      },
-    );
   }
 
   private appendNow(streamId: string, prepared: ReturnType<typeof prepareEvents>, expected: ExpectedRevision, options: AppendOptions): AppendResult {
