@@ -79,7 +79,8 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
       return parse(
         await fetch(`${url}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
+          // No body, no content type: what a client sends to an endpoint whose body is optional.
+          headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
           body: body === undefined ? undefined : JSON.stringify(body),
         }),
       );

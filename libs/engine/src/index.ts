@@ -17,3 +17,7 @@ export * from './sso';
 export * from './audit/hash-chain';
 export * from './audit/export';
 export * from './common/shutdown';
+export * from './privacy/data-keys';
+export * from './privacy/personal-data-cipher';
+export * from './privacy/decrypting-event-store';
+export * from './privacy/erasure';
