@@ -138,21 +138,24 @@ export class DataKeyStore {
     return (await this.statuses([id])).get(id)!;
   }
 
+  private async fresh(id: string): Promise<DataKeyStatus> {
+    this.cache.delete(id);
+    return this.status(id);
+  }
+
   /** The key new personal values of this identity are encrypted with, created on first use. */
   async keyForWrite(id: string): Promise<{ version: number; key: Buffer }> {
-    let s = await this.status(id);
-    if (s.state === 'missing') {
-      const material = this.seal(id, 1, randomBytes(KEY_BYTES));
-      // Two writers may race to create it: whichever row landed first is the key.
-      await this.db.run('INSERT INTO identity_data_keys (identity_id, key_version, key_material, created_at) VALUES (?, 1, ?, ?) ON CONFLICT (identity_id) DO NOTHING', [
-        id,
-        material,
-        this.now(),
-      ]);
-      this.cache.delete(id);
+    let s = this.cached(id);
+    if (!s || s.state === 'missing') {
+      // Most uncached writers are new identities (a hire): try to create the key first, one statement.
+      const key = randomBytes(KEY_BYTES);
       this.lookups++;
-      const row = await this.db.get<Row>('SELECT identity_id, key_version, key_material, destroyed_at FROM identity_data_keys WHERE identity_id = ?', [id]);
-      s = this.remember(id, this.fromRow(id, row));
+      const created = await this.db.run(
+        'INSERT INTO identity_data_keys (identity_id, key_version, key_material, created_at) VALUES (?, 1, ?, ?) ON CONFLICT (identity_id) DO NOTHING',
+        [id, this.seal(id, 1, key), this.now()],
+      );
+      // Otherwise a key (or its tombstone) exists, perhaps created by a racing writer: that row is the key.
+      s = created === 1 ? this.remember(id, { state: 'active', version: 1, key }) : await this.fresh(id);
     }
     if (s.state === 'active') return s;
     if (s.state === 'destroyed') throw new IdentityErasedError(id);
