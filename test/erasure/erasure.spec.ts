@@ -303,7 +303,7 @@ describe.each(backends)('erasure (right to be forgotten) through the HTTP API (%
     expect(byId.get(bob)!.destroyed_at).toBeNull();
   });
 
-  it('the read model shows markers, and idlc export --identity (CLI) shows them for every personal value', async () => {
+  it('the read model shows markers, and idlc export --identity and idlc state --at (CLI) show them for every personal value', async () => {
     const got = await t.get(`/identities/${ada}`);
     expect(got.body).toMatchObject({ status: 'deleted', erasedAt: '2026-01-08T09:00:00.000Z', attributes: erasedAnswer.body.identity.attributes });
     const r = cli(['export', '--identity', ada, '--format', 'jsonl'], cliEnv());
@@ -312,6 +312,9 @@ describe.each(backends)('erasure (right to be forgotten) through the HTTP API (%
     expect(lines.map((l) => [l.position, l.type, l.hash])).toEqual((await history(ada)).map((e) => [e.position, e.type, e.hash]));
     expect(strings(lines).filter((s) => ADA_VALUES.includes(s))).toEqual([]);
     expect(lines[0].data.attributes).toMatchObject({ givenName: ERASED, email: ERASED, department: 'Engineering' });
+    const state = cli(['state', '--identity', ada, '--at', '2026-01-06T12:00:00.000Z'], cliEnv());
+    expect(state.code).toBe(0);
+    expect(JSON.parse(state.stdout).identity.attributes).toMatchObject({ givenName: ERASED, email: ERASED, phone: ERASED, department: 'Finance', title: 'Analyst' });
     const http = await t.get(`/audit/export?identity=${ada}&format=jsonl`);
     expect(http.status).toBe(200);
     expect(http.body).toBe(r.stdout);
