@@ -2,8 +2,10 @@
 import { api, qs } from './api.js';
 import { h, fmt, day, displayName, statusBadge } from './dom.js';
 
-// Same list as the domain's PERSONAL_ATTRIBUTES: never shown once an account is deleted.
+// Same list as the domain's PERSONAL_ATTRIBUTES: hidden here once an account is deleted. An erased
+// identity needs no hiding: the server itself answers ERASED for every personal value.
 const PERSONAL = new Set(['givenName', 'familyName', 'displayName', 'email', 'phone', 'address', 'managerName']);
+const ERASED = '[erased]';
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 
@@ -34,7 +36,10 @@ function attributesTable(attrs, erased, id) {
   return h(
     'table',
     { class: 'kv', id },
-    rows.map(([k, v]) => h('tr', { dataset: { attr: k } }, h('th', {}, k), h('td', { class: erased && PERSONAL.has(k) ? 'erased' : '' }, erased && PERSONAL.has(k) ? '[erased]' : v))),
+    rows.map(([k, v]) => {
+      const shown = erased && PERSONAL.has(k) ? ERASED : v;
+      return h('tr', { dataset: { attr: k } }, h('th', {}, k), h('td', { class: shown === ERASED ? 'erased' : '' }, shown));
+    }),
   );
 }
 
@@ -127,6 +132,8 @@ function describe(e, erased) {
       return ['SCIM resource written', ''];
     case 'ScimResourceDeleted':
       return ['SCIM resource deleted', `mode: ${d.mode}`];
+    case 'IdentityErased':
+      return ['Personal data erased', `by ${d.requestedBy}; reason: ${d.reason}`];
     default:
       return [e.type, ''];
   }
@@ -173,8 +180,9 @@ export async function renderIdentity(main, id) {
     allEvents(id),
     api(`/audit/identities/${encodeURIComponent(id)}/deadlines`),
   ]);
-  const erased = identity.status === 'deleted';
-  const name = erased ? 'Deleted identity' : displayName(identity) || identity.identityId;
+  // A deleted (not erased) account's history still holds its personal data: hidden client-side.
+  const erased = identity.status === 'deleted' && !identity.erasedAt;
+  const name = identity.erasedAt ? 'Erased identity' : erased ? 'Deleted identity' : displayName(identity) || identity.identityId;
 
   const first = Date.parse(events[0].recordedAt);
   const last = Date.parse(events[events.length - 1].recordedAt);
@@ -218,7 +226,11 @@ export async function renderIdentity(main, id) {
       'section',
       { class: 'identity-head card' },
       h('h1', { id: 'identity-name' }, name, ' ', statusBadge(identity.status)),
-      erased ? h('p', { class: 'erased-banner', id: 'erased-marker' }, 'Account deleted: personal data is erased and not shown.') : null,
+      identity.erasedAt
+        ? h('p', { class: 'erased-banner', id: 'erased-marker' }, `Personal data erased on ${fmt(identity.erasedAt)} (right to be forgotten): every personal value reads ${ERASED}.`)
+        : erased
+          ? h('p', { class: 'erased-banner', id: 'erased-marker' }, 'Account deleted: personal data is erased and not shown.')
+          : null,
       h('p', { class: 'muted' }, `id ${identity.identityId} · employee ${identity.employeeId || '—'} · employment ${identity.employment}${identity.disabledReason ? ` · disabled: ${identity.disabledReason}` : ''}`),
     ),
     h(

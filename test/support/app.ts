@@ -96,7 +96,8 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
       return parse(
         await fetch(`${url}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...auth, ...headers },
+          // No body, no content type: what a client sends to an endpoint whose body is optional.
+          headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...auth, ...headers },
           body: body === undefined ? undefined : JSON.stringify(body),
         }),
       );

@@ -226,4 +226,31 @@ describeIf('/ui in headless Chromium against a server seeded through the HTTP AP
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  // Last: it erases Alan, whom the tests above show as deleted.
+  it('an erased identity shows the values the server answers: [erased] markers, with the erasure in the timeline', async () => {
+    expect((await t.post(`/identities/${alan}/erase`, { reason: 'GDPR request' })).status).toBe(200);
+    await t.settle();
+    const { page, errors } = await newPage();
+    await signIn(page);
+    await page.goto(`${t.url}/ui#/identity/${alan}`);
+    await page.locator('#erased-marker').waitFor();
+    await page.locator('#asof-state[data-at]').waitFor();
+    expect(await page.textContent('#identity-name')).toContain('Erased identity');
+    expect(await page.textContent('#erased-marker')).toMatch(/^Personal data erased on .+ \(right to be forgotten\): every personal value reads \[erased\]\.$/);
+    const body = await page.textContent('body');
+    for (const personal of ['Alan', 'Turing', 'alan@example.com']) expect([personal, body.includes(personal)]).toEqual([personal, false]);
+    // Straight from the server: the hire in the timeline shows the markers beside the non-personal values.
+    const hired = await page.locator('#timeline li[data-type="IdentityHired"] dl.kvs').evaluate((dl: any) =>
+      Object.fromEntries([...dl.querySelectorAll('dt')].map((dt: any) => [dt.textContent, dt.nextElementSibling.textContent])),
+    );
+    expect(hired).toMatchObject({ givenName: '[erased]', familyName: '[erased]', email: '[erased]', department: 'Engineering', location: 'London' });
+    // Deleted before it was erased: the read model had already dropped the personal attributes.
+    expect(await page.locator('#current-attributes tr[data-attr="email"]').count()).toBe(0);
+    expect(await page.textContent('#current-attributes tr[data-attr="department"] td')).toBe('Engineering');
+    expect(await page.locator('#timeline li[data-type="IdentityErased"] .sub').textContent()).toBe('by admin; reason: GDPR request');
+    await page.screenshot({ path: join(ARTIFACTS, '5-identity-erased.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });

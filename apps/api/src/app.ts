@@ -24,6 +24,8 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
     abortOnError: false,
   });
   app.useGlobalFilters(new ScimAwareGlobalFilter(new ProblemFilter((err) => logger.error({ err }, 'unhandled error'))));
+  // A data key missing without an erasure: that identity's values stay encrypted in projections and Kafka.
+  engine.store.cipher.onError = (identityId, err) => logger.error({ identityId, err }, 'personal data cannot be decrypted');
   const fastify = app.getHttpAdapter().getInstance();
   // Correlation ids, JSON logs, /metrics, per-route body limits, JSON depth limit, strict content types.
   installObservability(app, engine);

@@ -62,7 +62,7 @@ export function registerAuditCommands(program: Command, withEngine: WithEngine, 
         const head = await engine.store.headPosition();
         const bar = progressBar('verifying');
         bar.start(head, 0);
-        const result = await verifyChains(engine.store, { streamId, onProgress: (p) => bar.update(Math.min(p, head)) });
+        const result = await verifyChains(engine.rawStore, { streamId, onProgress: (p) => bar.update(Math.min(p, head)) });
         bar.update(head);
         bar.stop();
         console.log(JSON.stringify(result));

@@ -1,5 +1,6 @@
 export * from './clock';
 export * from './identity/attributes';
+export * from './identity/personal-data';
 export * from './identity/keys';
 export * from './identity/events';
 export * from './identity/upcasting';

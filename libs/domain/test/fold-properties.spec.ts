@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import {
   decide,
+  ERASED_VALUE,
   evolve,
+  PERSONAL_ATTRIBUTES,
   IdentityCommand,
   IdentityEvent,
   IdentityState,
@@ -80,6 +82,7 @@ const command: fc.Arbitrary<Desc> = fc.oneof(
   w(1, fc.constant(plain({ kind: 'RecomputeBirthright' }))),
   w(1, fc.constant(plain({ kind: 'LinkKey', key: { kind: 'idp', issuer: 'https://idp', value: 's' } }))),
   w(1, fc.constant(plain({ kind: 'UnlinkKey', key: { kind: 'idp', issuer: 'https://idp', value: 's' } }))),
+  w(1, fc.constant(plain({ kind: 'EraseIdentity', reason: 'request', requestedBy: 'admin' }))),
 );
 
 /** Mostly short steps (same instant, hours, days), sometimes long ones (past retention, inactivity). */
@@ -151,7 +154,14 @@ describe('fold properties over random command sequences', () => {
           expect(JSON.stringify(state)).toBe(frozen);
 
           const at = iso(now);
+          // (e) nothing is ever appended to an erased identity.
+          if (state.erasedAt) expect(decision.events).toEqual([]);
           state = foldChecked(state, decision.events, at);
+          // (d) an erased identity holds no roles and no keys, its account is deleted, its personal values are markers.
+          if (state.erasedAt) {
+            expect([state.account, state.roles, state.keys]).toEqual(['deleted', [], []]);
+            for (const a of PERSONAL_ATTRIBUTES) if (a in state.attributes) expect(state.attributes[a]).toBe(ERASED_VALUE);
+          }
           for (const event of decision.events) log.push({ event, at });
 
           // (a) a terminated identity holds no roles, and its account is never active.

@@ -8,6 +8,10 @@ import { Messaging } from './messaging/messaging';
 import { openPersistence, Persistence } from './persistence/open-persistence';
 import { coreProjections, ProjectionRunner } from './projections';
 import { DeadlineScheduler, DeadlinesProjection } from './sagas';
+import { DataKeyStore } from './privacy/data-keys';
+import { DecryptingEventStore } from './privacy/decrypting-event-store';
+import { IdentityErasure } from './privacy/erasure';
+import { PersonalDataCipher } from './privacy/personal-data-cipher';
 
 export interface EngineOptions {
   config?: EngineConfig;
@@ -33,6 +37,11 @@ export class Engine {
     readonly projections: ProjectionRunner,
     /** Fires deadlines (future-dated activations and terminations, retention, inactivity) from the deadlines projection. */
     readonly scheduler: DeadlineScheduler,
+    /** The event store every reader uses: personal values decrypted (see DecryptingEventStore). */
+    readonly store: DecryptingEventStore,
+    /** Per-identity data keys (encryption of personal values, erasure by key destruction). */
+    readonly dataKeys: DataKeyStore,
+    readonly erasure: IdentityErasure,
     /** Scoped API credentials (stored hashed) that every HTTP route group except health requires. */
     readonly credentials: CredentialStore,
   ) {}
@@ -43,21 +52,28 @@ export class Engine {
     const policies = new Policies(config.birthrightPolicyFile, lifecycleFromConfig(config));
     const persistence = await openPersistence(config, clock);
     try {
-      const repository = new IdentityRepository(persistence.store, persistence.store, config.aggregateCacheSize, config.snapshotEvery);
-      const commands = new IdentityCommands(persistence.store, repository, policies, clock);
-      const projections = new ProjectionRunner(persistence.store, persistence.readDb, coreProjections(policies.lifecycle()), () => clock.now().getTime());
+      const dataKeys = await DataKeyStore.open(persistence.readDb, clock, { kek: config.dataKeyEncryptionKey, cacheSize: Math.max(1000, config.aggregateCacheSize) });
+      const cipher = new PersonalDataCipher(dataKeys);
+      const store = new DecryptingEventStore(persistence.store, cipher);
+      const repository = new IdentityRepository(store, store, config.aggregateCacheSize, config.snapshotEvery);
+      const commands = new IdentityCommands(store, repository, policies, clock, cipher);
+      const erasure = new IdentityErasure(commands, repository, dataKeys);
+      // A read that finds an erasure whose key destruction never happened (a crash) finishes it.
+      cipher.onErasureCompleted = (id) => void erasure.complete(id).catch((e) => cipher.onError(id, e as Error));
+      const projections = new ProjectionRunner(store, persistence.readDb, coreProjections(policies.lifecycle()), () => clock.now().getTime());
       await projections.prepare();
       const deadlines = projections.projections.find((p): p is DeadlinesProjection => p instanceof DeadlinesProjection);
       const scheduler = new DeadlineScheduler(persistence.readDb, commands, clock, policies, deadlines);
       const credentials = await CredentialStore.open(persistence.readDb, clock);
-      return new Engine(config, clock, persistence, policies, repository, commands, projections, scheduler, credentials);
+      return new Engine(config, clock, persistence, policies, repository, commands, projections, scheduler, store, dataKeys, erasure, credentials);
     } catch (e) {
       await persistence.close();
       throw e;
     }
   }
 
-  get store() {
+  /** The events exactly as stored (personal values encrypted): what the hash chains are computed over. */
+  get rawStore() {
     return this.persistence.store;
   }
 

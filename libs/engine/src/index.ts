@@ -19,3 +19,7 @@ export * from './audit/export';
 export * from './common/shutdown';
 export * from './credentials/credential-store';
 export * from './reconciliation';
+export * from './privacy/data-keys';
+export * from './privacy/personal-data-cipher';
+export * from './privacy/decrypting-event-store';
+export * from './privacy/erasure';

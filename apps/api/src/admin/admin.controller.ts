@@ -3,7 +3,7 @@ import { Body, Controller, Delete, HttpCode, Param, Post, Req } from '@nestjs/co
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IdentityCommand, identityStream } from '@idlc/domain';
-import { Engine } from '@idlc/engine';
+import { CommandOutcome, Engine } from '@idlc/engine';
 import { randomUUID } from 'node:crypto';
 import { problem, validBody } from '../common/problem';
 import { identityView } from '../audit/audit.controller';
@@ -22,6 +22,11 @@ class EnableDto {
   @IsOptional() @IsString() @MaxLength(500) note?: string;
 }
 
+class EraseDto {
+  /** Why (e.g. a ticket number). Recorded as is in IdentityErased, which is never erased: no personal data here. */
+  @IsOptional() @IsString() @MaxLength(500) reason?: string;
+}
+
 const STATUS: Record<string, number> = {
   not_found: 404,
   account_deleted: 409,
@@ -30,24 +35,34 @@ const STATUS: Record<string, number> = {
   account_disabled: 409,
   already_exists: 409,
   not_terminated: 409,
+  erased: 409,
+  account_active: 409,
   invalid: 422,
 };
 
-/** Manual actions by operators: role grants outside birthright, disable and enable. */
+/** Manual actions by operators: role grants outside birthright, disable and enable, erasure. */
 @ApiTags('admin')
 @RequireScope('admin')
 @Controller('identities/:id')
 export class AdminController {
   constructor(private readonly engine: Engine) {}
 
-  private async run(id: string, cmd: IdentityCommand, action: string, req: AuthenticatedRequest) {
+  private async checkIdentity(id: string) {
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw problem(400, 'validation_failed', 'Invalid identity id', 'identity ids are UUIDs');
     if ((await this.engine.store.streamRevision(identityStream(id))) < 0) throw problem(404, 'identity_not_found', 'Identity not found', `no identity ${id}`);
+  }
+
+  private answer(out: CommandOutcome) {
+    if (out.rejection) throw problem(STATUS[out.rejection.code] ?? 409, out.rejection.code, 'Action refused', out.rejection.message);
+    return { identity: identityView(out.state), appended: out.events.map((e) => e.type) };
+  }
+
+  private async run(id: string, cmd: IdentityCommand, action: string, req: AuthenticatedRequest) {
+    await this.checkIdentity(id);
     const out = await this.engine.commands.execute(id, [cmd], {
       metadata: { source: 'admin', actor: 'admin', ...principalMetadata(req.principal), correlationId: randomUUID(), action },
     });
-    if (out.rejection) throw problem(STATUS[out.rejection.code] ?? 409, out.rejection.code, 'Action refused', out.rejection.message);
-    return { identity: identityView(out.state), appended: out.events.map((e) => e.type) };
+    return this.answer(out);
   }
 
   @Post('roles')
@@ -80,5 +95,26 @@ export class AdminController {
   async enable(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { note } = validBody(EnableDto, body ?? {});
     return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable', req);
+  }
+
+  @Post('erase')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Erase the personal data of a disabled or deleted identity (right to be forgotten)',
+    description:
+      'Appends IdentityErased (after revoking remaining roles, deleting the account and releasing its external keys) and destroys the ' +
+      "identity's data key: history, roles and timestamps stay, personal values read as [erased] everywhere. 409 account_active while the " +
+      'account is enabled or an activation is pending. Repeating it answers the same and appends nothing.',
+  })
+  @ApiBody({ required: false, schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500 } } } })
+  async erase(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
+    const { reason } = validBody(EraseDto, body ?? {});
+    await this.checkIdentity(id);
+    const out = await this.engine.erasure.erase(id, {
+      reason: reason ?? 'unspecified',
+      requestedBy: req.principal?.actor ?? 'admin',
+      metadata: { source: 'admin', actor: 'admin', ...principalMetadata(req.principal), correlationId: randomUUID(), action: 'erase' },
+    });
+    return this.answer(out);
   }
 }

@@ -44,7 +44,7 @@ export class AuditToolkitController {
   async verify(@Query() query: Record<string, unknown>) {
     const q = only(query, ['identity']);
     const id = await this.identity(q.identity);
-    return verifyChains(this.engine.store, { streamId: id ? identityStream(id) : undefined });
+    return verifyChains(this.engine.rawStore, { streamId: id ? identityStream(id) : undefined });
   }
 
   @Get('export')

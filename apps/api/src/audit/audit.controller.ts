@@ -41,6 +41,7 @@ export function identityView(s: IdentityState) {
     termination: s.termination ?? null,
     pendingActivation: s.pendingActivation ?? null,
     revision: s.revision,
+    erasedAt: s.erasedAt ?? null,
     createdAt: s.createdAt ?? null,
     updatedAt: s.updatedAt ?? null,
   };

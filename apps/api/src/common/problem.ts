@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
-import { ConcurrencyConflictError, DuplicateKeyError } from '@idlc/engine';
+import { ConcurrencyConflictError, DataKeyUnavailableError, DuplicateKeyError, IdentityErasedError } from '@idlc/engine';
 import { EventStoreUnavailableError } from '@idlc/event-store';
 import { validateDto } from '@idlc/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -64,6 +64,13 @@ export function toProblem(e: unknown): Problem {
   }
   if (e instanceof DuplicateKeyError) {
     return { type: problemType('duplicate_key'), title: 'Key already in use', status: 409, detail: e.message };
+  }
+  if (e instanceof DataKeyUnavailableError) {
+    // Only this identity's reads fail; the detail names it (never a value) so operators can restore its key.
+    return { type: problemType('data_key_unavailable'), title: 'Personal data cannot be decrypted', status: 500, detail: e.message };
+  }
+  if (e instanceof IdentityErasedError) {
+    return { type: problemType('erased'), title: 'Identity erased', status: 409, detail: e.message };
   }
   if (e instanceof EventStoreUnavailableError) {
     return { type: problemType('store_unavailable'), title: 'Event store unavailable', status: 503, detail: 'retry later' };

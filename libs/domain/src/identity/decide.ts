@@ -12,7 +12,7 @@ import {
   roleSourceKey,
 } from './events';
 import { canonicalJson } from '../canonical-json';
-import { ExternalKey, hrKey, keyString } from './keys';
+import { ExternalKey, hrKey, keyString, parseKeyString } from './keys';
 import { evolve, exists, IdentityState } from './state';
 
 export type IdentityCommand =
@@ -49,7 +49,13 @@ export type IdentityCommand =
   | { kind: 'ExpectRevision'; revision: number }
   /** Records the SCIM representation a provisioning client wrote (see ScimResourceReplaced). */
   | { kind: 'ReplaceScimResource'; resource: Record<string, unknown> }
-  | { kind: 'DeleteScimResource'; mode: 'disable' | 'delete' };
+  | { kind: 'DeleteScimResource'; mode: 'disable' | 'delete' }
+  /**
+   * Right to be forgotten: only for an account that is disabled or deleted with no activation
+   * pending. Revokes what is left, releases every external key, records IdentityErased and deletes
+   * the account; the caller then destroys the identity's data key. Repeating it changes nothing.
+   */
+  | { kind: 'EraseIdentity'; reason: string; requestedBy: string };
 
 export type RejectionCode =
   | 'not_found'
@@ -60,7 +66,11 @@ export type RejectionCode =
   | 'account_deleted'
   | 'not_yet_active'
   | 'invalid'
-  | 'stale';
+  | 'stale'
+  /** The identity was erased: it accepts no command any more. */
+  | 'erased'
+  /** Erasure asked for an account that is active or about to be: disable or terminate it first. */
+  | 'account_active';
 
 export interface Rejection {
   code: RejectionCode;
@@ -167,7 +177,7 @@ export type DeadlineAction = 'activate' | 'terminate' | 'delete' | 'warn-inactiv
 /** The next instant at which something happens to this identity without anyone asking. */
 export function nextDeadline(s: IdentityState, p: LifecyclePolicy): { at: string; action: DeadlineAction } | null {
   const candidates: { at: number; action: DeadlineAction }[] = [];
-  if (!exists(s)) return null;
+  if (!exists(s) || s.erasedAt) return null;
   if (s.pendingActivation && !(s.termination && !s.termination.applied && t(s.termination.effectiveAt) <= t(s.pendingActivation.effectiveAt))) {
     candidates.push({ at: t(s.pendingActivation.effectiveAt), action: 'activate' });
   }
@@ -230,6 +240,12 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
     // Checked before any due effect, so a stale request appends nothing at all.
     if (state.revision !== cmd.revision) return reject('stale', `identity ${state.identityId} is at revision ${state.revision}, not ${cmd.revision}`);
     return { events: [] };
+  }
+
+  if (state.erasedAt) {
+    // Nothing is appended to an erased identity; asking again for its erasure is answered as done.
+    if (cmd.kind === 'EraseIdentity') return { events: [] };
+    return reject('erased', `identity ${state.identityId} was erased on ${state.erasedAt}; it accepts no further changes`);
   }
 
   if (cmd.kind === 'Hire') {
@@ -379,6 +395,24 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
     case 'DeleteScimResource':
       if (!s().scim?.deleted) d.emit(event('ScimResourceDeleted', { mode: cmd.mode }));
       break;
+    case 'EraseIdentity': {
+      const st = s();
+      if ((st.account !== 'disabled' && st.account !== 'deleted') || st.pendingActivation) {
+        const why = st.pendingActivation ? `has a ${st.pendingActivation.kind} pending for ${st.pendingActivation.effectiveAt}` : `has an ${st.account} account`;
+        return reject('account_active', `identity ${state.identityId} ${why}: disable or terminate it before erasing its personal data`, d.events);
+      }
+      if (st.roles.length) revokeAll(d, 'account-deleted');
+      // Released, so the claims table keeps no key of an erased identity (a SCIM userName is often an email).
+      for (const k of d.state.keys) {
+        const key = parseKeyString(k);
+        if (key) d.emit(event('ExternalKeyUnlinked', { key }));
+      }
+      d.emit(event('IdentityErased', { reason: cmd.reason, requestedBy: cmd.requestedBy }));
+      // After IdentityErased, so no state in between is "deleted but not erased" (whose read model
+      // drops personal attributes instead of marking them erased).
+      if (st.account !== 'deleted') d.emit(event('AccountDeleted', { reason: 'erasure', source: 'admin' }));
+      break;
+    }
     case 'ApplyDueEffects':
       break;
     case 'RecomputeBirthright':

@@ -13,7 +13,7 @@ export type RoleSource =
 export type ProvisioningSource = 'hr' | 'sso' | 'scim' | 'admin';
 export type DisableReason = 'terminated' | 'inactive' | 'admin' | 'scim' | 'reconciliation';
 export type EnableReason = 'rehire' | 'admin' | 'scim' | 'login-reactivation';
-export type DeleteReason = 'retention' | 'scim' | 'admin';
+export type DeleteReason = 'retention' | 'scim' | 'admin' | 'erasure';
 export type RevokeReason = 'recomputed' | 'terminated' | 'manual' | 'scim-group' | 'account-deleted' | 'policy-reconciled';
 
 export interface EventShapes {
@@ -40,6 +40,11 @@ export interface EventShapes {
   ScimResourceReplaced: { resource: Record<string, unknown> };
   /** A SCIM DELETE: the resource is gone for SCIM (404) whatever happened to the account. */
   ScimResourceDeleted: { mode: 'disable' | 'delete' };
+  /**
+   * The identity's personal data was erased (right to be forgotten): its data key is destroyed, so
+   * every personal value in its history reads as ERASED_VALUE. Carries no personal data itself.
+   */
+  IdentityErased: { reason: string; requestedBy: string };
 }
 
 export type IdentityEventType = keyof EventShapes;
@@ -63,6 +68,7 @@ export const EVENT_VERSIONS: Record<IdentityEventType, number> = {
   InactivityWarningIssued: 1,
   ScimResourceReplaced: 1,
   ScimResourceDeleted: 1,
+  IdentityErased: 1,
 };
 
 export type IdentityEvent = { [T in IdentityEventType]: { type: T; version: number; data: EventShapes[T] } }[IdentityEventType];

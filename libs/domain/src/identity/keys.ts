@@ -22,6 +22,29 @@ export function keyString(k: ExternalKey): string {
   }
 }
 
+/** The key a keyString() came from (a SCIM userName comes back lower-cased, which names the same key). */
+export function parseKeyString(s: string): ExternalKey | null {
+  const i = s.indexOf(':');
+  if (i < 0) return null;
+  const kind = s.slice(0, i);
+  const rest = s.slice(i + 1);
+  switch (kind) {
+    case 'hr':
+      return { kind: 'hr', value: rest };
+    case 'idp': {
+      // Split at the first '|': subjects may hold one (auth0|123); keyString() of the result is s either way.
+      const bar = rest.indexOf('|');
+      return bar < 0 ? null : { kind: 'idp', issuer: rest.slice(0, bar), value: rest.slice(bar + 1) };
+    }
+    case 'scim-external':
+      return { kind: 'scim-external', value: rest };
+    case 'scim-username':
+      return { kind: 'scim-username', value: rest };
+    default:
+      return null;
+  }
+}
+
 export const hrKey = (employeeId: string): ExternalKey => ({ kind: 'hr', value: employeeId });
 export const idpKey = (issuer: string, subject: string): ExternalKey => ({ kind: 'idp', issuer, value: subject });
 

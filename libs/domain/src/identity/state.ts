@@ -1,4 +1,5 @@
 import { applyChanges, Attributes } from './attributes';
+import { erasedAttributes } from './personal-data';
 import type { IdentityEvent, RoleSource } from './events';
 import { roleSourceKey } from './events';
 import { keyString } from './keys';
@@ -38,6 +39,8 @@ export interface IdentityState {
   updatedAt?: string;
   /** The SCIM resource of a SCIM-provisioned identity; emptied once deleted (no personal data kept). */
   scim?: { resource: Record<string, unknown>; deleted?: boolean };
+  /** When its personal data was erased: personal attributes then read ERASED_VALUE and nothing changes it any more. */
+  erasedAt?: string;
 }
 
 export const STATE_SCHEMA_VERSION = 1;
@@ -148,6 +151,15 @@ export function evolve(s: IdentityState, e: IdentityEvent, at: string, revision 
       break;
     case 'ScimResourceDeleted':
       n.scim = { resource: {}, deleted: true };
+      break;
+    case 'IdentityErased':
+      // The same values a replay reads once the data key is gone, so a live read model that folds
+      // this event equals one rebuilt from zero after the erasure.
+      n.erasedAt = at;
+      n.attributes = erasedAttributes(s.attributes);
+      n.keys = [];
+      n.pendingActivation = undefined;
+      if (s.scim) n.scim = { resource: {}, deleted: true };
       break;
   }
   return n;

@@ -64,8 +64,18 @@ export function linkHash(e: StoredEvent, prevLink: string): string {
   return typeof e.metadata?.hash === 'string' ? e.metadata.hash : eventHash({ ...e, prevHash: prevLink });
 }
 
+/**
+ * Hashes cover the data as stored (personal values encrypted), so chains are read from the raw
+ * store even when handed the engine's decrypting view of it.
+ */
+function storedEvents(store: EventStore): EventStore {
+  const raw = (store as { raw?: EventStore }).raw;
+  return raw && typeof raw.readStream === 'function' ? raw : store;
+}
+
 /** The link hash after a whole stream (or up to a revision), read in pages. */
 export async function streamLinkHash(store: EventStore, streamId: string, toRevision = Infinity, pageSize = 1000): Promise<{ hash: string; revision: number }> {
+  store = storedEvents(store);
   let link = GENESIS_HASH;
   let revision = -1;
   for (;;) {
@@ -82,6 +92,7 @@ export async function streamLinkHash(store: EventStore, streamId: string, toRevi
 /** The link hash of a stream's last event, reading only that event unless it predates chaining. */
 export async function headLinkHash(store: EventStore, streamId: string, revision: number): Promise<string> {
   if (revision < 0) return GENESIS_HASH;
+  store = storedEvents(store);
   const [last] = await store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
   if (last && last.revision === revision && typeof last.metadata?.hash === 'string') return last.metadata.hash;
   return (await streamLinkHash(store, streamId, revision)).hash;
@@ -132,6 +143,7 @@ interface Tail {
  * whole stream (publish the head hashes elsewhere to cover that).
  */
 export async function verifyChains(store: EventStore, options: VerifyOptions = {}): Promise<VerifyResult> {
+  store = storedEvents(store);
   const pageSize = options.pageSize ?? 1000;
   const tails = new Lru<string, Tail>(options.tailCache ?? 10_000);
   const result: VerifyResult = { ok: true, eventsChecked: 0, unhashed: 0, lastPosition: 0, firstBreak: null };

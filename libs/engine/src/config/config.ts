@@ -40,6 +40,11 @@ export interface EngineConfig {
   ssoIdpsFile?: string;
   /** Mapped SSO attribute holding an HR employee id: links a first login to the HR-created identity. */
   ssoMatchAttribute?: string;
+  /**
+   * Key-encryption key (32 bytes) that wraps each identity's data key at rest (envelope encryption).
+   * Unset: data keys are stored unwrapped in identity_data_keys, protected only by the database's access control.
+   */
+  dataKeyEncryptionKey?: Buffer;
 }
 
 export interface KafkaConfig {
@@ -167,6 +172,17 @@ export function loadConfig(env: Env = process.env): EngineConfig {
       // Email is mutable and reusable: it must never decide which identity a login lands on.
       if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(v) || v.toLowerCase() === 'email') problems.push(`SSO_MATCH_ATTRIBUTE=${JSON.stringify(v)}: must be an attribute name (not email) holding the HR employee id`);
       return v;
+    })(),
+    dataKeyEncryptionKey: (() => {
+      const v = str('DATA_KEY_ENCRYPTION_KEY');
+      if (v === undefined) return undefined;
+      const key = Buffer.from(v, 'base64');
+      // The value itself is never echoed: it is a secret.
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(v) || key.length !== 32 || key.toString('base64') !== v) {
+        problems.push('DATA_KEY_ENCRYPTION_KEY: must be 32 random bytes in base64 (44 characters, e.g. `openssl rand -base64 32`)');
+        return undefined;
+      }
+      return key;
     })(),
   };
   if (problems.length) throw new ConfigError(problems);

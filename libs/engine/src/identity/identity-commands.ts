@@ -19,6 +19,8 @@ import {
 } from '@idlc/event-store';
 import { IdentityRepository } from './identity-repository';
 import { chainEvents } from '../audit/hash-chain';
+import { IdentityErasedError } from '../privacy/data-keys';
+import type { PersonalDataCipher } from '../privacy/personal-data-cipher';
 
 export interface CommandOptions {
   idempotencyKey?: string;
@@ -67,6 +69,8 @@ export class IdentityCommands {
     readonly repository: IdentityRepository,
     private readonly policies: PolicyProvider,
     private readonly clock: Clock,
+    /** Encrypts personal values before they are hashed and stored; absent, they are stored as given. */
+    private readonly personalData?: PersonalDataCipher,
   ) {}
 
   async execute(identityId: string, commands: IdentityCommand[], options: CommandOptions): Promise<CommandOutcome> {
@@ -90,8 +94,18 @@ export class IdentityCommands {
         return { identityId, duplicate: false, events: [], state, rejection: decision.rejection };
       }
       const { claims, releases } = keyChanges(decision.events);
+      let toStore = decision.events;
+      try {
+        // Encrypted before hashing: the chain covers the ciphertext, so it still verifies once the key is destroyed.
+        if (this.personalData) toStore = await this.personalData.encryptEvents(identityId, decision.events);
+      } catch (e) {
+        // Erased by another process since this state was cached: decided again on a fresh state, it is refused.
+        if (!(e instanceof IdentityErasedError) || attempt >= maxAttempts) throw e;
+        this.repository.forget(identityId);
+        continue;
+      }
       // Each event links to the one before it (tamper-evident history); the head hash comes from the cache.
-      const chained = chainEvents(stream, state.revision + 1, await this.repository.lastHash(state), decision.events, options.metadata);
+      const chained = chainEvents(stream, state.revision + 1, await this.repository.lastHash(state), toStore, options.metadata);
       try {
         const result = await this.store.append(
           stream,

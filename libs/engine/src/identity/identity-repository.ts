@@ -111,6 +111,16 @@ export class IdentityRepository {
     return hash;
   }
 
+  /**
+   * Persists the state as the identity's snapshot now, replacing any older one (an erasure
+   * replaces a snapshot holding personal data with the erased state; an older snapshot still in
+   * flight can never overwrite it, since snapshots only move forward).
+   */
+  async saveSnapshot(state: IdentityState): Promise<void> {
+    if (!this.snapshots || state.revision < 0) return;
+    await this.snapshots.saveSnapshot({ streamId: identityStream(state.identityId), revision: state.revision, schemaVersion: STATE_SCHEMA_VERSION, state });
+  }
+
   private async snapshot(state: IdentityState): Promise<void> {
     if (!this.snapshots) return;
     try {

@@ -1,9 +1,14 @@
-import { IDENTITY_STREAM_PREFIX, identityIdOf, toIdentityEvent } from '@idlc/domain';
+import { IDENTITY_STREAM_PREFIX, identityIdOf, PERSONAL_ATTRIBUTES, toIdentityEvent } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
 import { Projection } from './projection';
 
-/** A one-line, human summary of an event for timelines. */
+const PERSONAL = new Set<string>(PERSONAL_ATTRIBUTES);
+
+/**
+ * A one-line, human summary of an event for timelines. Personal values are named, never quoted:
+ * the timeline is a cross-identity view, and a summary holds no value an erasure would have to scrub.
+ */
 export function summarize(e: StoredEvent): string {
   const ev = toIdentityEvent(e);
   if (!ev) return e.type;
@@ -12,7 +17,7 @@ export function summarize(e: StoredEvent): string {
       return `hired as employee ${ev.data.employeeId}, effective ${ev.data.effectiveAt}`;
     case 'AttributesChanged':
       return `changed ${Object.entries(ev.data.changes)
-        .map(([k, v]) => `${k}: ${v?.from ?? '∅'} → ${v?.to ?? '∅'}`)
+        .map(([k, v]) => (PERSONAL.has(k) ? k : `${k}: ${v?.from ?? '∅'} → ${v?.to ?? '∅'}`))
         .join(', ')}`;
     case 'IdentityTerminated':
       return `terminated effective ${ev.data.effectiveAt} (${ev.data.reason})`;
@@ -44,6 +49,8 @@ export function summarize(e: StoredEvent): string {
       return 'SCIM resource written';
     case 'ScimResourceDeleted':
       return `SCIM resource deleted (${ev.data.mode})`;
+    case 'IdentityErased':
+      return `personal data erased by ${ev.data.requestedBy} (${ev.data.reason})`;
   }
 }
 
@@ -56,7 +63,8 @@ function describeSource(s: { kind: string; ruleId?: string; groupId?: string; by
 /** Every identity event with who caused it, for timelines and dashboards across identities. */
 export class AuditTimelineProjection implements Projection {
   readonly name = 'audit-timeline';
-  readonly version = 1;
+  /** 2: personal values left out of summaries (rebuilds timelines written with them). */
+  readonly version = 2;
   readonly tables = ['audit_timeline'];
 
   ddl(_d: Dialect): string {

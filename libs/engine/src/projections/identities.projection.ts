@@ -14,9 +14,12 @@ import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
 import { chunk, ms, placeholders, Projection } from './projection';
 
-/** Personal attributes are dropped from the read model once an account is deleted. */
+/**
+ * Personal attributes are dropped from the read model once an account is deleted. An erased
+ * identity keeps them as ERASED_VALUE markers: that they existed is part of the audit record.
+ */
 export function publicState(s: IdentityState): IdentityState {
-  if (s.account !== 'deleted') return s;
+  if (s.account !== 'deleted' || s.erasedAt) return s;
   const attributes = { ...s.attributes };
   for (const a of PERSONAL_ATTRIBUTES) delete attributes[a];
   return { ...s, attributes };
@@ -76,7 +79,9 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
         states.set(id, { ...before, revision: e.revision });
         continue;
       }
-      states.set(id, evolve(before, ev, e.recordedAt.toISOString(), e.revision));
+      // The fold continues from what the row holds (personal attributes dropped once deleted), also
+      // inside a batch: the result never depends on where batches happen to split.
+      states.set(id, publicState(evolve(before, ev, e.recordedAt.toISOString(), e.revision)));
       if (ev.type === 'ExternalKeyLinked') {
         await tx.run('INSERT INTO identity_keys (key, identity_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET identity_id = excluded.identity_id', [
           keyString(ev.data.key),
@@ -86,9 +91,8 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
         await tx.run('DELETE FROM identity_keys WHERE key = ? AND identity_id = ?', [keyString(ev.data.key), id]);
       }
     }
-    for (const [id, full] of states) {
-      if (!ids.includes(id) || !exists(full)) continue;
-      const s = publicState(full);
+    for (const [id, s] of states) {
+      if (!ids.includes(id) || !exists(s)) continue;
       await tx.run(
         `INSERT INTO identities (identity_id, employee_id, email_lc, display_name, department, employment, account_status, last_login_at, created_at, updated_at, revision, state)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -1,0 +1,87 @@
+import type {
+  AppendOptions,
+  AppendResult,
+  BatchHandler,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  Snapshot,
+  SnapshotStore,
+  StoredEvent,
+  SubscribeOptions,
+  Subscription,
+} from '@idlc/event-store';
+import type { PersonalDataCipher } from './personal-data-cipher';
+
+/**
+ * The event store as every reader of the engine sees it: the one place where stored personal
+ * values are decrypted (or read as ERASED_VALUE), before upcasting, folds, projections, audit
+ * reads, exports and the Kafka publisher. Appends and everything else pass straight through.
+ *
+ * One stream (aggregate loads, history, state-at, one identity's export) is read strictly: a key
+ * that is missing without having been destroyed fails that read. Reads across identities
+ * (projections, Kafka, full exports) are lenient: such an identity's values stay encrypted and the
+ * failure is reported, so one identity never blocks the others.
+ *
+ * Hash-chain verification must read the raw store: hashes are over the stored ciphertext.
+ */
+export class DecryptingEventStore implements EventStore, SnapshotStore {
+  constructor(
+    readonly raw: EventStore & SnapshotStore,
+    readonly cipher: PersonalDataCipher,
+  ) {}
+
+  get backend(): EventStore['backend'] {
+    return this.raw.backend;
+  }
+
+  append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options?: AppendOptions): Promise<AppendResult> {
+    return this.raw.append(streamId, events, expected, options);
+  }
+
+  async readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
+    return this.cipher.decrypt(await this.raw.readStream(streamId, options), 'strict');
+  }
+
+  async readAll(options?: ReadAllOptions): Promise<StoredEvent[]> {
+    return this.cipher.decrypt(await this.raw.readAll(options), 'lenient');
+  }
+
+  subscribeToAll(handler: BatchHandler, options: SubscribeOptions): Subscription {
+    return this.raw.subscribeToAll(async (batch) => handler(await this.cipher.decrypt(batch, 'lenient')), options);
+  }
+
+  headPosition(): Promise<number> {
+    return this.raw.headPosition();
+  }
+
+  streamRevision(streamId: string): Promise<number> {
+    return this.raw.streamRevision(streamId);
+  }
+
+  lookupKey(key: string): Promise<string | null> {
+    return this.raw.lookupKey(key);
+  }
+
+  lookupIdempotencyKey(key: string): Promise<AppendResult | null> {
+    return this.raw.lookupIdempotencyKey(key);
+  }
+
+  ping(): Promise<void> {
+    return this.raw.ping();
+  }
+
+  close(): Promise<void> {
+    return this.raw.close();
+  }
+
+  loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | null> {
+    return this.raw.loadSnapshot<S>(streamId);
+  }
+
+  saveSnapshot<S>(snapshot: Snapshot<S>): Promise<void> {
+    return this.raw.saveSnapshot(snapshot);
+  }
+}
