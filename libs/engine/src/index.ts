@@ -17,3 +17,4 @@ export * from './sso';
 export * from './audit/hash-chain';
 export * from './audit/export';
 export * from './common/shutdown';
+export * from './observability/metrics';
