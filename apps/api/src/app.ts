@@ -27,6 +27,15 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
   const fastify = app.getHttpAdapter().getInstance();
   // Correlation ids, JSON logs, /metrics, per-route body limits, JSON depth limit, strict content types.
   installObservability(app, engine);
+  // Graceful stop: answers sent once close() began (the requests it drains) carry `Connection: close`,
+  // else a keep-alive client holds the drain open until Fastify's 72 s keep-alive timeout.
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
+  fastify.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
   const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

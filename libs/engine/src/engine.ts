@@ -74,9 +74,20 @@ export class Engine {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the engine: call it once the transports stopped taking work. Projections first apply
+   * what was appended up to now (bounded by `flushMs`), so a restart is ready with no lag.
+   */
+  async close(flushMs = 10_000): Promise<void> {
     await this.scheduler.stop();
     await this.messaging?.stop();
+    if (this.started && flushMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((r) => (timer = setTimeout(r, flushMs).unref()));
+      // A projection that keeps failing must not hold the stop: its checkpoint is durable, the next start resumes.
+      await Promise.race([this.projections.caughtUp().catch(() => undefined), timeout]);
+      clearTimeout(timer);
+    }
     await this.projections.stop();
     await this.persistence.close();
   }
