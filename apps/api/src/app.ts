@@ -3,6 +3,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
 import { AppModule } from './app.module';
+import { withSchemas } from './common/openapi';
 import { ProblemFilter } from './common/problem';
 import { ScimAwareGlobalFilter } from './scim/scim-error.filter';
 import { createLogger, fastifyOptions, installObservability } from './observability';
@@ -36,13 +37,15 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
   fastify.addHook('onSend', async (_req, reply) => {
     if (closing) void reply.header('connection', 'close');
   });
-  const doc = SwaggerModule.createDocument(
+  const doc = withSchemas(
+    SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('idlc')
       .setDescription('Event-sourced identity lifecycle engine: HR feed, SSO login hook, SCIM 2.0, audit replay')
       .setVersion('0.1.0')
       .build(),
+    ),
   );
   SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs/openapi.json' });
   await app.init();

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBodyProblems, ApiJson, ApiProblems, ref } from '../common/openapi';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IdentityCommand, identityStream } from '@idlc/domain';
 import { Engine } from '@idlc/engine';
@@ -34,6 +35,7 @@ const STATUS: Record<string, number> = {
 
 /** Manual actions by operators: role grants outside birthright, disable and enable. */
 @ApiTags('admin')
+@ApiProblems(400, 404, 409, 422, 503)
 @Controller('identities/:id')
 export class AdminController {
   constructor(private readonly engine: Engine) {}
@@ -51,7 +53,16 @@ export class AdminController {
   @Post('roles')
   @HttpCode(200)
   @ApiOperation({ summary: 'Grant a role manually (never removed by birthright recomputation)' })
-  @ApiBody({ schema: { type: 'object', properties: { role: { type: 'string' } }, required: ['role'] } })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({
+    schema: {
+      type: 'object',
+      properties: { role: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$' }, reason: { type: 'string', maxLength: 500 } },
+      required: ['role'],
+      additionalProperties: false,
+    },
+  })
+  @ApiBodyProblems()
   async grant(@Param('id') id: string, @Body() body: unknown) {
     const { role } = validBody(RoleDto, body);
     return this.run(id, { kind: 'GrantRole', role, source: { kind: 'manual', by: 'admin' } }, 'grant-role');
@@ -60,6 +71,7 @@ export class AdminController {
   @Delete('roles/:role')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a manually granted role' })
+  @ApiJson(ref('AdminActionResult'))
   async revoke(@Param('id') id: string, @Param('role') role: string) {
     return this.run(id, { kind: 'RevokeRole', role, source: { kind: 'manual' } }, 'revoke-role');
   }
@@ -67,6 +79,16 @@ export class AdminController {
   @Post('disable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Disable the account now' })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({
+    required: false,
+    schema: {
+      type: 'object',
+      properties: { reason: { type: 'string', enum: ['admin', 'reconciliation'] }, note: { type: 'string', maxLength: 500 } },
+      additionalProperties: false,
+    },
+  })
+  @ApiBodyProblems()
   async disable(@Param('id') id: string, @Body() body: unknown) {
     const { reason, note } = validBody(DisableDto, body ?? {});
     return this.run(id, { kind: 'DisableAccount', reason: reason ?? 'admin', source: 'admin', note }, 'disable');
@@ -75,6 +97,9 @@ export class AdminController {
   @Post('enable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Enable a disabled account (not a terminated one: that takes a rehire)' })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({ required: false, schema: { type: 'object', properties: { note: { type: 'string', maxLength: 500 } }, additionalProperties: false } })
+  @ApiBodyProblems()
   async enable(@Param('id') id: string, @Body() body: unknown) {
     const { note } = validBody(EnableDto, body ?? {});
     return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable');
