@@ -83,6 +83,10 @@ if [ -n "${SCHEMATHESIS_AUTH_HEADER:-}" ]; then HEADERS+=(-H "$SCHEMATHESIS_AUTH
 
 echo "== schemathesis $SCHEMATHESIS_VERSION against $URL/docs/openapi.json (max $MAX_EXAMPLES examples, seed $SEED)"
 set +e
+# Schemathesis keeps its cache (.schemathesis/) in the working directory: under .cache, not the tree.
+# Relative --report paths land there too.
+mkdir -p "$ROOT/.cache/schemathesis"
+cd "$ROOT/.cache/schemathesis"
 # The hooks sign HR webhooks with the run's secret (else every case would stop at the signature check)
 # and let generated ids be the seeded identities' ids part of the time.
 IDLC_HR_SECRET="$HR_SECRET" IDLC_KNOWN_IDS="$KNOWN_IDS" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/scripts/schemathesis" \
