@@ -1,6 +1,7 @@
 import { ManualClock } from '@idlc/domain';
 import { Engine, loadConfig } from '@idlc/engine';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -125,6 +126,40 @@ describe('/metrics in Prometheus format, scraped from the real server', () => {
     expect(await t.engine.scheduler.runDue()).toBe(1);
     s = (await scrape(t)).samples;
     expect([s.get('idlc_saga_deadlines_due_total'), s.get('idlc_saga_deadlines_fired_total')]).toEqual([1, 1]);
+  });
+});
+
+describe('/metrics while the Kafka broker hangs', () => {
+  let broker: Server;
+  const sockets = new Set<Socket>();
+  let t: TestApp | undefined;
+  beforeAll(async () => {
+    // Takes connections and requests, never answers: kafkajs waits on every request it sends there.
+    broker = createServer((s) => {
+      sockets.add(s);
+      s.on('data', () => undefined);
+    });
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    await t?.close();
+    // Stop listening first, so kafkajs cannot reconnect, then end what is still open.
+    const closed = new Promise((r) => broker.close(r));
+    for (const s of sockets) s.destroy();
+    await closed;
+  });
+
+  it('answers within the consumer-lag timeout, without lag samples rather than stale ones', async () => {
+    const port = (broker.address() as { port: number }).port;
+    t = await startTestApp({ KAFKA_BROKERS: `127.0.0.1:${port}` });
+    for (let i = 0; i < 2; i++) {
+      const t0 = Date.now();
+      const { samples } = await scrape(t);
+      expect(Date.now() - t0).toBeLessThan(3500);
+      expect(samples.get('idlc_kafka_up')).toBe(0);
+      expect([...samples.keys()].filter((k) => k.startsWith('idlc_kafka_consumer_'))).toEqual([]);
+      expect(samples.get('idlc_projection_lag_events')).toBe(0);
+    }
   });
 });
 

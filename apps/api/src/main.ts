@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, Engine, loadConfig, stopOnSignals } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
-import { createApp } from './app';
+import { createApp, requestsDrained } from './app';
 
 async function main(): Promise<void> {
   let config;
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   console.log(`idlc listening on ${url.replace('[::1]', 'localhost')} (event store: ${config.eventStore}${config.eventStore === 'sqlite' ? ` at ${config.sqliteFile}` : ''}; docs at /docs)`);
 
   // Nest/Fastify close stops accepting and waits for in-flight requests; then checkpoints and the store.
-  stopOnSignals('(finishing in-flight requests, flushing checkpoints)', () => app.close(), () => engine.close());
+  stopOnSignals('(finishing in-flight requests, flushing checkpoints)', () => app.close(), () => requestsDrained(app), () => engine.close());
 }
 
 main().catch((e) => {

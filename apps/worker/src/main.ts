@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { ConfigError, Engine, loadConfig, stopOnSignals } from '@idlc/engine';
+import { ConfigError, Engine, loadConfig, registerEngineMetrics, stopOnSignals } from '@idlc/engine';
 import { PolicyError } from '@idlc/domain';
 import { createServer } from 'node:http';
+import { Registry } from 'prom-client';
 
 /**
  * The worker: projections, deprovisioning sagas and messaging, without the HTTP API. In the embedded
@@ -22,10 +23,22 @@ async function main(): Promise<void> {
     throw e;
   }
   engine.start();
-  // A tiny liveness/readiness endpoint for orchestrators (docker-compose healthcheck).
+  // A tiny liveness/readiness endpoint for orchestrators (docker-compose healthcheck), and /metrics:
+  // the worker runs the projections, sagas and Kafka consumer, so their metrics are scraped here.
   const port = Number(process.env.WORKER_HEALTH_PORT ?? 3001);
+  const metrics = new Registry();
+  registerEngineMetrics(metrics, engine);
   const health = createServer((req, res) => {
     void (async () => {
+      if (req.url?.split('?')[0] === '/metrics') {
+        try {
+          const text = await metrics.metrics();
+          res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
+        } catch (e) {
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`);
+        }
+        return;
+      }
       try {
         await engine.store.ping();
         const lag = await engine.projections.lag();
@@ -35,8 +48,10 @@ async function main(): Promise<void> {
       }
     })();
   });
-  health.listen(port, process.env.HOST ?? '127.0.0.1');
-  console.log(`idlc worker running (event store: ${engine.config.eventStore}; health on :${port})`);
+  const host = process.env.HOST ?? '127.0.0.1';
+  await new Promise<void>((r) => health.listen(port, host, r));
+  const bound = (health.address() as { port: number }).port;
+  console.log(`idlc worker running (event store: ${engine.config.eventStore}; health and /metrics on http://${host}:${bound})`);
   stopOnSignals('worker (flushing checkpoints)', () => health.close(), () => engine.close());
 }
 

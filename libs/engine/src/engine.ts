@@ -94,10 +94,23 @@ export class Engine {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the engine: call it once the transports stopped taking work. Projections first apply
+   * what was appended up to now (bounded by `flushMs`), so a restart is ready with no lag.
+   */
+  async close(flushMs = 10_000): Promise<void> {
     await this.scheduler.stop();
     await this.messaging?.stop();
+    const flush = this.started && flushMs > 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, flushMs).unref()));
+    // A projection that keeps failing must not hold the stop: its checkpoint is durable, the next start resumes.
+    if (flush) await Promise.race([this.projections.caughtUp().catch((e) => console.error('projection flush on close failed:', e)), timeout]);
     await this.projections.stop();
+    // With the subscription stopped, apply whatever it had not reached yet (an append that committed
+    // while it was between reads), still within the same time limit.
+    if (flush) await Promise.race([this.projections.runToHead().catch((e) => console.error('projection flush on close failed:', e)), timeout]);
+    clearTimeout(timer);
     await this.persistence.close();
   }
 }

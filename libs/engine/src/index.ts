@@ -23,3 +23,4 @@ export * from './privacy/data-keys';
 export * from './privacy/personal-data-cipher';
 export * from './privacy/decrypting-event-store';
 export * from './privacy/erasure';
+export * from './observability/metrics';

@@ -16,7 +16,9 @@ export class CatchUpSubscription implements Subscription {
   private pos: number;
   private stopped = false;
   private readonly done: Promise<void>;
-  private waiters: { target: number; resolve: () => void }[] = [];
+  private waiters: { target: number; resolve: () => void; seq: number }[] = [];
+  /** Counts reads started; an empty read only vouches for waiters registered before it began. */
+  private readSeq = 0;
   private wakeStop!: () => void;
   private readonly stopSignal = new Promise<void>((r) => (this.wakeStop = r));
 
@@ -42,6 +44,7 @@ export class CatchUpSubscription implements Subscription {
     let attempt = 0;
     while (!this.stopped) {
       let batch: StoredEvent[];
+      const seq = ++this.readSeq;
       try {
         batch = await this.source.read(this.pos, this.batchSize);
       } catch (e) {
@@ -51,7 +54,7 @@ export class CatchUpSubscription implements Subscription {
         continue;
       }
       if (batch.length === 0) {
-        this.settleWaiters(true);
+        this.settleWaiters(seq);
         await Promise.race([this.source.waitForChange(this.idleWaitMs), this.stopSignal]);
         if (this.coalesceMs > 0 && !this.stopped) await Promise.race([sleep(this.coalesceMs), this.stopSignal]);
         continue;
@@ -60,7 +63,7 @@ export class CatchUpSubscription implements Subscription {
         await this.handler(batch);
         attempt = 0;
         this.pos = batch[batch.length - 1].position;
-        this.settleWaiters(false);
+        this.settleWaiters();
       } catch (e) {
         attempt++;
         this.onError?.(e, attempt);
@@ -72,11 +75,12 @@ export class CatchUpSubscription implements Subscription {
     this.waiters = [];
   }
 
-  private settleWaiters(idle: boolean): void {
+  private settleWaiters(emptyReadSeq?: number): void {
     this.waiters = this.waiters.filter((w) => {
-      // Idle means every visible event after pos was read and none matched: all earlier targets are met,
-      // even when the newest events belong to streams this subscription filters out.
-      if (idle || this.pos >= w.target) {
+      // An empty read means every event visible when it began was handled: the targets of waiters
+      // registered before it are met, even when the newest events belong to streams this
+      // subscription filters out. A waiter registered during that read may target a later commit.
+      if ((emptyReadSeq !== undefined && w.seq < emptyReadSeq) || this.pos >= w.target) {
         w.resolve();
         return false;
       }
@@ -87,7 +91,7 @@ export class CatchUpSubscription implements Subscription {
   async caughtUp(): Promise<void> {
     const target = await this.source.head();
     if (this.pos >= target || this.stopped) return;
-    await new Promise<void>((resolve) => this.waiters.push({ target, resolve }));
+    await new Promise<void>((resolve) => this.waiters.push({ target, resolve, seq: this.readSeq }));
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import { AuthenticatedRequest, principalMetadata, RequireScope } from '../auth/scopes';
 import { Body, Controller, Delete, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBodyProblems, ApiJson, ApiProblems, ref } from '../common/openapi';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IdentityCommand, identityStream } from '@idlc/domain';
 import { CommandOutcome, Engine } from '@idlc/engine';
@@ -43,6 +44,7 @@ const STATUS: Record<string, number> = {
 /** Manual actions by operators: role grants outside birthright, disable and enable, erasure. */
 @ApiTags('admin')
 @RequireScope('admin')
+@ApiProblems(400, 404, 409, 422, 503)
 @Controller('identities/:id')
 export class AdminController {
   constructor(private readonly engine: Engine) {}
@@ -68,7 +70,16 @@ export class AdminController {
   @Post('roles')
   @HttpCode(200)
   @ApiOperation({ summary: 'Grant a role manually (never removed by birthright recomputation)' })
-  @ApiBody({ schema: { type: 'object', properties: { role: { type: 'string' } }, required: ['role'] } })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({
+    schema: {
+      type: 'object',
+      properties: { role: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$' }, reason: { type: 'string', maxLength: 500 } },
+      required: ['role'],
+      additionalProperties: false,
+    },
+  })
+  @ApiBodyProblems()
   async grant(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { role } = validBody(RoleDto, body);
     return this.run(id, { kind: 'GrantRole', role, source: { kind: 'manual', by: 'admin' } }, 'grant-role', req);
@@ -77,6 +88,7 @@ export class AdminController {
   @Delete('roles/:role')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a manually granted role' })
+  @ApiJson(ref('AdminActionResult'))
   async revoke(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Param('role') role: string) {
     return this.run(id, { kind: 'RevokeRole', role, source: { kind: 'manual' } }, 'revoke-role', req);
   }
@@ -84,6 +96,16 @@ export class AdminController {
   @Post('disable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Disable the account now' })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({
+    required: false,
+    schema: {
+      type: 'object',
+      properties: { reason: { type: 'string', enum: ['admin', 'reconciliation'] }, note: { type: 'string', maxLength: 500 } },
+      additionalProperties: false,
+    },
+  })
+  @ApiBodyProblems()
   async disable(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { reason, note } = validBody(DisableDto, body ?? {});
     return this.run(id, { kind: 'DisableAccount', reason: reason ?? 'admin', source: 'admin', note }, 'disable', req);
@@ -92,6 +114,9 @@ export class AdminController {
   @Post('enable')
   @HttpCode(200)
   @ApiOperation({ summary: 'Enable a disabled account (not a terminated one: that takes a rehire)' })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBody({ required: false, schema: { type: 'object', properties: { note: { type: 'string', maxLength: 500 } }, additionalProperties: false } })
+  @ApiBodyProblems()
   async enable(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { note } = validBody(EnableDto, body ?? {});
     return this.run(id, { kind: 'EnableAccount', reason: 'admin', source: 'admin', note }, 'enable', req);
@@ -106,7 +131,9 @@ export class AdminController {
       "identity's data key: history, roles and timestamps stay, personal values read as [erased] everywhere. 409 account_active while the " +
       'account is enabled or an activation is pending. Repeating it answers the same and appends nothing.',
   })
-  @ApiBody({ required: false, schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500 } } } })
+  @ApiBody({ required: false, schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false } })
+  @ApiJson(ref('AdminActionResult'))
+  @ApiBodyProblems()
   async erase(@Req() req: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
     const { reason } = validBody(EraseDto, body ?? {});
     await this.checkIdentity(id);

@@ -1,9 +1,10 @@
 import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Query, StreamableFile } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { identityStream } from '@idlc/domain';
 import { Engine, exportLines, ExportFormat, verifyChains } from '@idlc/engine';
 import { Readable } from 'node:stream';
+import { ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
 const ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -27,6 +28,7 @@ function instant(name: string, v: string | undefined): Date | undefined {
 /** Auditor toolkit: hash-chain verification and streamed exports of the event history. */
 @ApiTags('audit')
 @RequireScope('audit:read')
+@ApiProblems(400, 404, 503)
 @Controller('audit')
 export class AuditToolkitController {
   constructor(private readonly engine: Engine) {}
@@ -41,6 +43,7 @@ export class AuditToolkitController {
   @Get('verify')
   @ApiOperation({ summary: 'Recompute the hash chains of identity and group streams; report the first broken link' })
   @ApiQuery({ name: 'identity', required: false })
+  @ApiJson(ref('VerifyResult'))
   async verify(@Query() query: Record<string, unknown>) {
     const q = only(query, ['identity']);
     const id = await this.identity(q.identity);
@@ -50,9 +53,14 @@ export class AuditToolkitController {
   @Get('export')
   @ApiOperation({ summary: 'Stream events (one identity or all) as JSON lines or CSV, optionally within a recordedAt range' })
   @ApiQuery({ name: 'identity', required: false })
-  @ApiQuery({ name: 'from', required: false })
-  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'from', required: false, schema: { type: 'string', format: 'date-time' } })
+  @ApiQuery({ name: 'to', required: false, schema: { type: 'string', format: 'date-time' } })
   @ApiQuery({ name: 'format', required: false, enum: ['jsonl', 'csv'] })
+  @ApiResponse({
+    status: 200,
+    description: 'An attachment: JSON lines (one EventRecord each) or CSV with the same columns',
+    content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } },
+  })
   async export(@Query() query: Record<string, unknown>): Promise<StreamableFile> {
     const q = only(query, ['identity', 'from', 'to', 'format']);
     const format = (q.format ?? 'jsonl') as ExportFormat;

@@ -3,6 +3,7 @@ import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { heldRoles, identityStream, IdentityState } from '@idlc/domain';
 import { Engine, exportRecord, publicState } from '@idlc/engine';
+import { ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
 const UUIDISH = /^[A-Za-z0-9-]{1,64}$/;
@@ -49,6 +50,7 @@ export function identityView(s: IdentityState) {
 
 @ApiTags('audit')
 @RequireScope('audit:read')
+@ApiProblems(400, 401, 503)
 @Controller()
 export class AuditController {
   constructor(private readonly engine: Engine) {}
@@ -59,6 +61,8 @@ export class AuditController {
 
   @Get('identities/:id')
   @ApiOperation({ summary: 'Current state of an identity (from the read model)' })
+  @ApiJson(ref('Identity'))
+  @ApiProblems(404)
   async get(@Param('id') id: string) {
     this.checkId(id);
     const row = await this.engine.readDb.get<{ state: string }>('SELECT state FROM identities WHERE identity_id = ?', [id]);
@@ -75,7 +79,8 @@ export class AuditController {
   @ApiQuery({ name: 'q', required: false, description: 'prefix of the name (any word) or email, case-insensitive' })
   @ApiQuery({ name: 'key', required: false, description: 'external key, e.g. hr:E1001 or idp:https://issuer|sub' })
   @ApiQuery({ name: 'after', required: false, description: 'identity id to continue after' })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500 } })
+  @ApiJson(ref('IdentityPage'))
   async list(@Query() q: Record<string, string | undefined>) {
     const allowed = new Set(['employeeId', 'email', 'status', 'role', 'q', 'key', 'after', 'limit']);
     const unknown = Object.keys(q).filter((k) => !allowed.has(k));
@@ -119,6 +124,10 @@ export class AuditController {
 
   @Get('identities/:id/history')
   @ApiOperation({ summary: 'Every event of an identity, in order, with who caused it' })
+  @ApiQuery({ name: 'fromRevision', required: false, schema: { type: 'integer', minimum: 0 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 10000 } })
+  @ApiJson(ref('History'))
+  @ApiProblems(404)
   async history(@Param('id') id: string, @Query('fromRevision') fromRevision?: string, @Query('limit') limitQ?: string) {
     this.checkId(id);
     const from = fromRevision === undefined ? 0 : Number(fromRevision);
@@ -137,7 +146,9 @@ export class AuditController {
 
   @Get('identities/:id/state')
   @ApiOperation({ summary: 'State and roles as they were at an instant, replayed from the stream up to it' })
-  @ApiQuery({ name: 'at', required: true })
+  @ApiQuery({ name: 'at', required: true, description: 'ISO 8601 instant', schema: { type: 'string', format: 'date-time' } })
+  @ApiJson(ref('StateAt'))
+  @ApiProblems(404)
   async stateAt(@Param('id') id: string, @Query('at') at?: string) {
     this.checkId(id);
     const when = parseInstant('at', at);
@@ -153,6 +164,8 @@ export class AuditController {
 
   @Get('roles/:role/members')
   @ApiOperation({ summary: 'Who held a role at an instant (default: now), with the source of each grant' })
+  @ApiQuery({ name: 'at', required: false, description: 'ISO 8601 instant', schema: { type: 'string', format: 'date-time' } })
+  @ApiJson(ref('RoleMembers'))
   async members(@Param('role') role: string, @Query('at') at?: string) {
     if (role.length > 128) throw problem(400, 'validation_failed', 'Invalid role', 'role names are at most 128 characters');
     const when = parseInstant('at', at) ?? this.engine.clock.now();

@@ -1,8 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsISO8601, IsOptional, IsString, MaxLength } from 'class-validator';
 import { CredentialError, Engine, SCOPES } from '@idlc/engine';
 import { problem, validBody } from '../common/problem';
+import { ApiBodyProblems, ApiJson, ApiProblems } from '../common/openapi';
 import { RequireScope } from './scopes';
 
 class CreateCredentialDto {
@@ -10,6 +12,8 @@ class CreateCredentialDto {
   @IsArray() @ArrayNotEmpty() @ArrayMaxSize(SCOPES.length) @IsString({ each: true }) scopes!: string[];
   @IsOptional() @IsISO8601({ strict: true }) expiresAt?: string;
 }
+
+const CREDENTIAL = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, expiresAt: { type: 'string', nullable: true }, revokedAt: { type: 'string', nullable: true }, lastUsedAt: { type: 'string', nullable: true } }, required: ['id', 'name', 'scopes', 'createdAt'] } as SchemaObject;
 
 /** Operators manage API credentials here or with `idlc credentials:*`; the token is shown once, on creation. */
 @ApiTags('credentials')
@@ -28,6 +32,8 @@ export class CredentialsController {
       properties: { name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } }, expiresAt: { type: 'string', format: 'date-time' } },
     },
   })
+  @ApiJson({ allOf: [CREDENTIAL, { type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }] }, 201, 'Created; the token is shown only here')
+  @ApiBodyProblems()
   async create(@Body() body: unknown) {
     const dto = validBody(CreateCredentialDto, body);
     try {
@@ -40,6 +46,7 @@ export class CredentialsController {
 
   @Get()
   @ApiOperation({ summary: 'List credentials (never their secrets)' })
+  @ApiJson({ type: 'object', properties: { credentials: { type: 'array', items: CREDENTIAL } }, required: ['credentials'] })
   async list() {
     return { credentials: await this.engine.credentials.list() };
   }
@@ -47,6 +54,8 @@ export class CredentialsController {
   @Delete(':id')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a credential (effective at once here, within seconds on other instances)' })
+  @ApiJson(CREDENTIAL)
+  @ApiProblems(404)
   async revoke(@Param('id') id: string) {
     const c = /^[0-9a-f]{16}$/.test(id) ? await this.engine.credentials.revoke(id) : undefined;
     if (!c) throw problem(404, 'credential_not_found', 'Credential not found', `no credential ${id}`);

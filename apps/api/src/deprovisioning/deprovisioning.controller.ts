@@ -2,6 +2,7 @@ import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
+import { ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
 const MAX_LIMIT = 1000;
@@ -34,8 +35,10 @@ export class DeprovisioningController {
 
   @Get('upcoming')
   @ApiOperation({ summary: 'Scheduled actions (activate, terminate, delete, warn-inactive, disable-inactive), earliest first' })
-  @ApiQuery({ name: 'before', required: false, description: 'only actions due strictly before this instant (ISO 8601)' })
-  @ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT}, default ${DEFAULT_LIMIT}` })
+  @ApiQuery({ name: 'before', required: false, description: 'only actions due strictly before this instant (ISO 8601)', schema: { type: 'string', format: 'date-time' } })
+  @ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT}, default ${DEFAULT_LIMIT}`, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT } })
+  @ApiJson(ref('Upcoming'))
+  @ApiProblems(400, 503)
   async upcoming(@Query() q: Record<string, unknown>) {
     const unknown = Object.keys(q).filter((k) => k !== 'before' && k !== 'limit');
     if (unknown.length) throw bad(`unknown: ${unknown.join(', ')}`);

@@ -1,6 +1,7 @@
 import { Public } from '../auth/scopes';
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { ApiJson, ref } from '../common/openapi';
 import { Engine } from '@idlc/engine';
 import type { FastifyReply } from 'fastify';
 
@@ -13,12 +14,15 @@ export class HealthController {
   /** Liveness: the process answers. */
   @Get('health')
   @HttpCode(200)
+  @ApiJson({ type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] })
   health() {
     return { status: 'ok' };
   }
 
   /** Readiness: the event store answers and projections are caught up within the configured bound. */
   @Get('ready')
+  @ApiJson(ref('Ready'))
+  @ApiJson(ref('Ready'), 503, 'Not ready: the event store is down or projections lag beyond READY_MAX_LAG_EVENTS')
   async ready(@Res() reply: FastifyReply) {
     const checks: Record<string, unknown> = {};
     let ok = true;

@@ -1,6 +1,7 @@
 import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
 import { Body, Controller, Headers, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBodyProblems, ApiJson, ApiProblems, ref } from '../common/openapi';
 import { Engine, HrFeedService, parseHrPayload } from '@idlc/engine';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +22,10 @@ export class HrFeedController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Receive one HR event or a batch of up to 1000 (hire, change, terminate, rehire)' })
   @ApiHeader({ name: SIGNATURE_HEADER, required: true, description: 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">' })
-  @ApiBody({ schema: { type: 'object' } })
+  @ApiBody({ schema: { anyOf: [ref('HrEvent'), ref('HrBatch')] } })
+  @ApiJson(ref('HrEventsResponse'), 200, 'Per-event results; in a batch a rejected event does not stop the others')
+  @ApiBodyProblems()
+  @ApiProblems(401, 404, 409, 503)
   async receive(@Req() req: FastifyRequest & AuthenticatedRequest & { rawBody?: Buffer }, @Headers(SIGNATURE_HEADER) signature: string | undefined, @Body() body: unknown) {
     const check = verifySignature(
       signature,

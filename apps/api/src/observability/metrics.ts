@@ -1,45 +1,7 @@
-import type { Engine } from '@idlc/engine';
-import type { EventStore } from '@idlc/event-store';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Engine, registerEngineMetrics } from '@idlc/engine';
+import { Counter, Histogram, Registry } from 'prom-client';
 
-type AppendListener = (events: { type: string }[]) => void;
-const LISTENERS = Symbol('idlc.appendListeners');
-
-/**
- * Calls `listener` with the events of every append that stored something new, whoever wrote it
- * (identity commands, SCIM groups, sagas, Kafka). The store is wrapped once; each app adds a listener.
- */
-export function onAppend(store: EventStore, listener: AppendListener): () => void {
-  const s = store as EventStore & { [LISTENERS]?: Set<AppendListener> };
-  if (!s[LISTENERS]) {
-    const listeners = new Set<AppendListener>();
-    s[LISTENERS] = listeners;
-    const append = store.append.bind(store);
-    s.append = async (streamId, events, expected, options) => {
-      const result = await append(streamId, events, expected, options);
-      if (!result.duplicate) for (const l of listeners) l(events);
-      return result;
-    };
-  }
-  s[LISTENERS]!.add(listener);
-  return () => s[LISTENERS]!.delete(listener);
-}
-
-/** Counters that only ever grow, read from the engine at scrape time. */
-function counterFrom(registry: Registry, name: string, help: string, read: () => number | undefined): void {
-  let seen = 0;
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      const v = read();
-      if (v === undefined) return;
-      if (v > seen) this.inc(v - seen);
-      seen = Math.max(seen, v);
-    },
-  });
-}
+export { onAppend } from '@idlc/engine';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -47,7 +9,7 @@ export interface ApiMetrics {
   close(): void;
 }
 
-/** One registry per app (tests run many apps in one process), named idlc_*. */
+/** One registry per app (tests run many apps in one process), named idlc_*: HTTP plus the engine's metrics. */
 export function createMetrics(engine: Engine): ApiMetrics {
   const registry = new Registry();
   const requests = new Counter({
@@ -63,101 +25,13 @@ export function createMetrics(engine: Engine): ApiMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const appended = new Counter({
-    name: 'idlc_events_appended_total',
-    help: 'Events appended to the event store by this process, by event type',
-    labelNames: ['type'],
-    registers: [registry],
-  });
-  const stopAppends = onAppend(engine.store, (events) => {
-    for (const e of events) appended.inc({ type: e.type });
-  });
-
-  new Gauge({
-    name: 'idlc_event_store_head_position',
-    help: 'Global position of the newest event in the store',
-    registers: [registry],
-    async collect() {
-      this.set(await engine.store.headPosition());
-    },
-  });
-  new Gauge({
-    name: 'idlc_projection_position',
-    help: 'Checkpoint (global position) of each projection',
-    labelNames: ['projection'],
-    registers: [registry],
-    collect() {
-      for (const p of engine.projections.status()) this.set({ projection: p.name }, p.position);
-    },
-  });
-  // Both lag gauges come from one read per scrape so they agree with each other.
-  let lagRead: Promise<{ events: number; seconds: number }> | undefined;
-  const readLag = () =>
-    (lagRead ??= (async () => {
-      try {
-        const head = await engine.store.headPosition();
-        const slowest = Math.min(...engine.projections.status().map((p) => p.position));
-        if (head <= slowest) return { events: 0, seconds: 0 };
-        // The oldest event no projection has applied yet: its age is how stale the slowest read model is.
-        const [oldest] = await engine.store.readAll({ fromPosition: slowest, maxCount: 1 });
-        const seconds = oldest ? Math.max(0, (engine.clock.now().getTime() - oldest.recordedAt.getTime()) / 1000) : 0;
-        return { events: head - slowest, seconds };
-      } finally {
-        setImmediate(() => (lagRead = undefined));
-      }
-    })());
-  new Gauge({
-    name: 'idlc_projection_lag_events',
-    help: 'Events between the store head and the slowest projection',
-    registers: [registry],
-    async collect() {
-      this.set((await readLag()).events);
-    },
-  });
-  new Gauge({
-    name: 'idlc_projection_lag_seconds',
-    help: 'Age of the oldest event the slowest projection has not applied (0 when caught up)',
-    registers: [registry],
-    async collect() {
-      this.set((await readLag()).seconds);
-    },
-  });
-
-  counterFrom(registry, 'idlc_saga_deadlines_due_total', 'Saga deadlines claimed because they were due', () => engine.scheduler.due);
-  counterFrom(registry, 'idlc_saga_deadlines_fired_total', 'Saga deadlines that appended their action', () => engine.scheduler.fired);
-  // Kafka (only when configured): what this process knows without asking the broker; consumer-group
-  // offsets against the topic's end offsets are not fetched per scrape.
-  if (engine.config.kafka) {
-    new Gauge({
-      name: 'idlc_kafka_up',
-      help: '1 when the Kafka consumer and publisher are running, 0 otherwise; absent when messaging is off',
-      registers: [registry],
-      collect() {
-        const s = engine.messaging?.status();
-        if (s) this.set(s.state === 'running' ? 1 : 0);
-      },
-    });
-    for (const k of ['processed', 'applied', 'unchanged', 'duplicate', 'deadLettered', 'retries'] as const) {
-      const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-      counterFrom(registry, `idlc_kafka_hr_${snake}_total`, `HR Kafka consumer: ${k}`, () => engine.messaging?.status().hr[k]);
-    }
-    new Gauge({
-      name: 'idlc_kafka_publisher_lag_events',
-      help: 'Events appended but not yet published to the lifecycle topic',
-      registers: [registry],
-      async collect() {
-        const s = engine.messaging?.status();
-        if (s) this.set(Math.max(0, (await engine.store.headPosition()) - s.lifecycle.position));
-      },
-    });
-  }
-
+  const stopEngineMetrics = registerEngineMetrics(registry, engine);
   return {
     registry,
     observeRequest(method, route, status, seconds) {
       requests.inc({ method, route, status: String(status) });
       duration.observe({ method, route }, seconds);
     },
-    close: stopAppends,
+    close: stopEngineMetrics,
   };
 }

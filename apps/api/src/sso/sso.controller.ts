@@ -1,9 +1,10 @@
 import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
 import { Body, Controller, Headers, HttpCode, OnModuleInit, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Engine, parseSsoLoginBody, SsoLoginRefused, SsoLoginService, SsoRefusalType } from '@idlc/engine';
+import { Engine, parseSsoLoginBody, SSO_LIMITS, SsoLoginRefused, SsoLoginService, SsoRefusalType } from '@idlc/engine';
 import { IdpUnavailableError, LoginRefused } from '@idlc/sso-verification';
 import { randomUUID } from 'node:crypto';
+import { ApiBodyProblems, ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
 /** Credential problems are 401 (authenticate again), policy refusals 403 (this person may not log in). */
@@ -55,10 +56,23 @@ export class SsoController implements OnModuleInit {
   })
   @ApiBody({
     schema: {
-      type: 'object',
-      properties: { idToken: { type: 'string' }, samlResponse: { type: 'string', description: 'base64' }, relayState: { type: 'string' } },
+      oneOf: [
+        { type: 'object', properties: { idToken: { type: 'string', minLength: 1, maxLength: SSO_LIMITS.idToken } }, required: ['idToken'], additionalProperties: false },
+        {
+          type: 'object',
+          properties: {
+            samlResponse: { type: 'string', minLength: 1, maxLength: SSO_LIMITS.samlResponse, description: 'base64' },
+            relayState: { type: 'string', minLength: 1, maxLength: SSO_LIMITS.relayState },
+          },
+          required: ['samlResponse'],
+          additionalProperties: false,
+        },
+      ],
     },
   })
+  @ApiJson(ref('SsoLogin'))
+  @ApiBodyProblems()
+  @ApiProblems(401, 403, 503)
   async login(@Body() body: unknown, @Headers('x-correlation-id') correlationHeader: string | undefined, @Req() req: AuthenticatedRequest) {
     const parsed = parseSsoLoginBody(body);
     if (!parsed.ok) {

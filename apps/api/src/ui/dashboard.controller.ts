@@ -2,6 +2,7 @@ import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Engine } from '@idlc/engine';
+import { ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
 const WEEK = 7 * 86400_000;
@@ -26,12 +27,14 @@ function weekStart(t: number): number {
 @ApiTags('audit')
 @ApiBearerAuth()
 @RequireScope('audit:read')
+@ApiProblems(401, 503)
 @Controller('audit')
 export class AuditDashboardController {
   constructor(private readonly engine: Engine) {}
 
   @Get('dashboard')
   @ApiOperation({ summary: 'Counts by status, joiners/movers/leavers per week (last 12), accounts due for inactivity disablement, projection lag' })
+  @ApiJson(ref('Dashboard'))
   async dashboard() {
     const db = this.engine.readDb;
     const now = this.engine.clock.now().getTime();
@@ -81,6 +84,8 @@ export class AuditDashboardController {
 
   @Get('identities/:id/deadlines')
   @ApiOperation({ summary: "One identity's scheduled deprovisioning actions, earliest first" })
+  @ApiJson(ref('Deadlines'))
+  @ApiProblems(400)
   async deadlines(@Param('id') id: string) {
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw problem(400, 'validation_failed', 'Invalid identity id', 'identity ids are UUIDs');
     const rows = await this.engine.readDb.all<{ action: string; due_at: number }>(

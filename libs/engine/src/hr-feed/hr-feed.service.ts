@@ -52,7 +52,12 @@ export class HrFeedService {
   async applyAll(events: HrEventDto[], meta: HrSourceMetadata): Promise<HrEventResult[]> {
     const results: HrEventResult[] = [];
     // In order: a batch may hire someone and then change them.
-    for (const e of events) results.push(await this.apply(e, meta));
+    for (const e of events) {
+      // On SQLite every await settles at once, so a batch would otherwise be one unbroken chain of
+      // microtasks: other requests, /health probes and a SIGTERM would wait for all of it.
+      if (results.length) await new Promise((r) => setImmediate(r));
+      results.push(await this.apply(e, meta));
+    }
     return results;
   }
 

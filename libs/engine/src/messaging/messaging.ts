@@ -5,6 +5,7 @@ import type { Kafka } from 'kafkajs';
 import type { EngineConfig, KafkaConfig } from '../config/config';
 import { HrFeedService } from '../hr-feed/hr-feed.service';
 import type { IdentityCommands } from '../identity/identity-commands';
+import { ConsumerLagMonitor, ConsumerLagOptions } from './consumer-lag';
 import { HrConsumerOptions, HrConsumerStats, HrKafkaConsumer } from './hr-consumer';
 import { backoff, createKafka, defaultMessagingLogger, ensureTopics, MessagingLogger, sleep } from './kafka';
 import { LifecyclePublisher, LifecyclePublisherOptions } from './lifecycle-publisher';
@@ -23,6 +24,8 @@ export interface MessagingOptions {
   /** Tuning of the HR consumer (topic, group and DLQ come from the config). */
   hr?: Omit<HrConsumerOptions, 'topic' | 'groupId' | 'dlqTopic'>;
   lifecycle?: Omit<LifecyclePublisherOptions, 'topic'>;
+  /** Cache and timeout of the HR consumer group's lag reads (topic and group come from the config). */
+  lag?: Pick<ConsumerLagOptions, 'cacheMs' | 'timeoutMs'>;
   /** Backoff of start attempts while the broker is unreachable, in ms. */
   startRetryInitialMs?: number;
   startRetryMaxMs?: number;
@@ -44,6 +47,8 @@ export class Messaging {
   readonly kafka: Kafka;
   readonly hrConsumer: HrKafkaConsumer;
   readonly publisher: LifecyclePublisher;
+  /** The HR consumer group's lag against the broker's end offsets (for /metrics). */
+  readonly consumerLag: ConsumerLagMonitor;
   private state: MessagingStatus['state'] = 'idle';
   private lastError?: string;
   private starting?: Promise<void>;
@@ -66,6 +71,12 @@ export class Messaging {
       this.logger,
     );
     this.publisher = new LifecyclePublisher(this.kafka, host.store, host.readDb, { ...options.lifecycle, topic: config.lifecycleTopic }, this.logger);
+    this.consumerLag = new ConsumerLagMonitor(
+      // Its own client with few retries: a scrape must not start minutes of reconnecting.
+      createKafka(config, this.logger, 1),
+      { ...options.lag, topic: config.hrTopic, groupId: config.hrGroup, fromBeginning: options.hr?.fromBeginning ?? true },
+      this.logger,
+    );
   }
 
   /** Resolves once both directions run, or once stop() was called; repeated calls share one start. */
@@ -130,6 +141,7 @@ export class Messaging {
     // Consumer first: events it appends while stopping are still published by the next start.
     await this.hrConsumer.stop();
     await this.publisher.stop();
+    await this.consumerLag.close();
   }
 
   status(): MessagingStatus {
