@@ -98,6 +98,8 @@ export const SCHEMAS: Record<string, SchemaObject> = {
     status: { type: 'string', enum: ['none', 'pending', 'active', 'disabled', 'deleted'] },
     employment: { type: 'string', enum: ['none', 'pending', 'active', 'terminated'] },
     disabledReason: nullableStr,
+    // Set once the identity's personal data was erased (right to be forgotten).
+    erasedAt: nullableStr,
     attributes: { type: 'object', additionalProperties: { type: 'string' } },
     keys: arrayOf(str),
     roles: arrayOf(ref('RoleGrant')),
