@@ -1,34 +1,10 @@
-import { event, hrKey, IdentityEvent, systemClock } from '@idlc/domain';
+import { systemClock } from '@idlc/domain';
 import { Engine, loadConfig } from '@idlc/engine';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BenchContext, BenchResult, peakRssMb, ratio, tempDir, timeIt } from './lib';
-
-const DEPARTMENTS = ['Engineering', 'Sales', 'Finance', 'Support', 'Marketing'];
-
-/** A realistic identity history: hire, provisioning, birthright grants, logins, a move. */
-function history(i: number): IdentityEvent[] {
-  const at = new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString();
-  const dep = DEPARTMENTS[i % DEPARTMENTS.length];
-  const moved = DEPARTMENTS[(i + 1) % DEPARTMENTS.length];
-  return [
-    event('IdentityHired', {
-      employeeId: `E${i}`,
-      effectiveAt: at,
-      attributes: { givenName: 'Given' + i, familyName: 'Family' + i, email: `user${i}@example.com`, department: dep, title: 'Engineer', employmentType: 'employee', location: 'London' },
-    }),
-    event('ExternalKeyLinked', { key: hrKey(`E${i}`) }),
-    event('AccountProvisioned', { source: 'hr', effectiveAt: at }),
-    event('RoleGranted', { role: 'employee-basic', source: { kind: 'birthright', ruleId: 'default' } }),
-    event('RoleGranted', { role: `${dep.toLowerCase()}-tools`, source: { kind: 'birthright', ruleId: dep.toLowerCase() } }),
-    event('LoginRecorded', { at, issuer: 'https://idp.example.com', subject: `sub-${i}`, protocol: 'oidc' }),
-    event('LoginRecorded', { at, issuer: 'https://idp.example.com', subject: `sub-${i}`, protocol: 'oidc' }),
-    event('AttributesChanged', { changes: { department: { from: dep, to: moved } }, effectiveAt: at, source: 'hr' }),
-    event('RoleRevoked', { role: `${dep.toLowerCase()}-tools`, source: { kind: 'birthright', ruleId: dep.toLowerCase() }, reason: 'recomputed' }),
-    event('RoleGranted', { role: `${moved.toLowerCase()}-tools`, source: { kind: 'birthright', ruleId: moved.toLowerCase() } }),
-  ];
-}
+import { history } from './replay-mix';
 
 export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
   const identities = ctx.quick ? 5000 : 100_000;

@@ -42,7 +42,14 @@ export class Engine {
     try {
       const repository = new IdentityRepository(persistence.store, persistence.store, config.aggregateCacheSize, config.snapshotEvery);
       const commands = new IdentityCommands(persistence.store, repository, policies, clock);
-      const projections = new ProjectionRunner(persistence.store, persistence.readDb, coreProjections(policies.lifecycle()), () => clock.now().getTime());
+      const projections = new ProjectionRunner(
+        persistence.store,
+        persistence.readDb,
+        coreProjections(policies.lifecycle()),
+        () => clock.now().getTime(),
+        undefined,
+        config.projectionBulk,
+      );
       await projections.prepare();
       const deadlines = projections.projections.find((p): p is DeadlinesProjection => p instanceof DeadlinesProjection);
       const scheduler = new DeadlineScheduler(persistence.readDb, commands, clock, policies, deadlines);

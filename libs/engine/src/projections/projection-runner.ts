@@ -198,7 +198,7 @@ export class ProjectionRunner {
           at = new Map(this.checkpoints);
           let pos = from;
           while (pos < head && pos - from < this.bulk.commitEvery) {
-            const batch = await this.store.readAll({ fromPosition: pos, maxCount: Math.min(this.bulk.batchSize, head - pos) });
+            const batch = await this.store.readAll({ fromPosition: pos, maxCount: Math.min(this.bulk.batchSize, this.bulk.commitEvery - (pos - from), head - pos) });
             if (!batch.length) break;
             await this.applyBatch(batch, tx, at);
             pos = batch[batch.length - 1].position;
