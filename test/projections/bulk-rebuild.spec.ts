@@ -2,6 +2,7 @@ import { ManualClock } from '@idlc/domain';
 import { BulkOptions, coreProjections, Engine, HrFeedService, loadConfig, ProjectionRunner, ScimService } from '@idlc/engine';
 import type { SqlDatabase } from '@idlc/sql';
 import { PostgresDatabase } from '@idlc/sql';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ const BULK: BulkOptions = { threshold: 1, batchSize: 97, commitEvery: 300 };
 const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
 
 interface Backend {
+  /** The SQLite data directory (for the CLI), when there is one. */
+  dir?: string;
   open(clock: ManualClock): Promise<Engine>;
   cleanup(): Promise<void>;
 }
@@ -32,6 +35,7 @@ interface Backend {
 function sqliteBackend(): Backend {
   const dir = mkdtempSync(join(tmpdir(), 'idlc-bulk-'));
   return {
+    dir,
     open: (clock) => Engine.open({ clock, config: loadConfig({ DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: POLICY, LOG_LEVEL: 'silent', KAFKA_BROKERS: '' }) }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -249,6 +253,57 @@ function suite(name: string, backend: () => Backend) {
       await restarted.runToHead();
       expect(await snapshot(engine.readDb, tables())).toEqual(before);
     }, 120_000);
+
+    it('catches up in bulk mode when started far behind (startup after a version bump), then delivers live', async () => {
+      const before = await snapshot(engine.readDb, tables());
+      const r = runner(BULK);
+      await r.prepare();
+      await r.reset();
+      const reads: number[] = [];
+      const readAll = engine.store.readAll.bind(engine.store);
+      const spy = jest.spyOn(engine.store, 'readAll').mockImplementation((o) => {
+        reads.push(o?.maxCount ?? 0);
+        return readAll(o);
+      });
+      r.start();
+      await r.caughtUp();
+      spy.mockRestore();
+      // Bulk batches first, then the live subscription's own batch size.
+      expect(reads.filter((n) => n === BULK.batchSize).length).toBeGreaterThan(30);
+      expect(await snapshot(engine.readDb, tables())).toEqual(before);
+      const id = randomUUID();
+      await engine.commands.execute(id, [{ kind: 'Hire', employeeId: 'LIVE-1', effectiveAt: new Date(START).toISOString(), attributes: { givenName: 'Live', familyName: 'One', department: 'Sales' } }], {
+        metadata: { source: 'admin' },
+      });
+      await r.caughtUp();
+      expect(await engine.readDb.get('SELECT employee_id, department FROM identities WHERE identity_id = ?', [id])).toEqual({ employee_id: 'LIVE-1', department: 'Sales' });
+      await r.stop();
+      await engine.projections.runToHead();
+    }, 120_000);
+
+    if (name === 'SQLite') {
+      it('idlc projections:rebuild goes through bulk mode and leaves the same read models', async () => {
+        await engine.projections.runToHead();
+        const before = await snapshot(engine.readDb, tables());
+        const allIndexes = await indexes(engine.readDb);
+        const head = await engine.store.headPosition();
+        await engine.close();
+        const root = resolve(__dirname, '../..');
+        const r = spawnSync(process.execPath, [join(root, 'dist/apps/cli/src/main.js'), 'projections:rebuild'], {
+          cwd: root,
+          env: { ...process.env, KAFKA_BROKERS: '', EVENT_STORE: '', DATABASE_URL: '', DATA_DIR: b.dir!, BIRTHRIGHT_POLICY_FILE: POLICY, PROJECTION_BULK_THRESHOLD: '1', PROJECTION_BULK_BATCH_SIZE: '50', PROJECTION_BULK_COMMIT_EVERY: '200' },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(r.stderr).not.toMatch(/error/i);
+        expect(r.status).toBe(0);
+        const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+        expect(out.events).toBe(head);
+        engine = await b.open(clock);
+        expect(await snapshot(engine.readDb, tables())).toEqual(before);
+        expect(await indexes(engine.readDb)).toEqual(allIndexes);
+      }, 120_000);
+    }
   });
 }
 

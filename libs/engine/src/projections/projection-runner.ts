@@ -135,7 +135,9 @@ export class ProjectionRunner {
     this.starting = (async () => {
       try {
         const head = await this.store.headPosition();
-        if (head - this.minCheckpoint() >= this.bulk.threshold) await this.catchUpInBulk(head, undefined, () => this.stopping);
+        // Requests are being served meanwhile: one batch per transaction keeps their writes from
+        // waiting on a long one.
+        if (head - this.minCheckpoint() >= this.bulk.threshold) await this.catchUpInBulk(head, undefined, () => this.stopping, this.bulk.batchSize);
       } catch (e) {
         // The subscription below picks up from the last committed batch and retries as usual.
         this.lastError = e;
@@ -186,7 +188,12 @@ export class ProjectionRunner {
    * prepare(), which creates every index again (IF NOT EXISTS) before anything is applied, and the
    * checkpoints committed with each transaction say where to go on from.
    */
-  private async catchUpInBulk(head: number, progress?: (position: number, head: number) => void, abort?: () => boolean): Promise<void> {
+  private async catchUpInBulk(
+    head: number,
+    progress?: (position: number, head: number) => void,
+    abort?: () => boolean,
+    commitEvery = this.bulk.commitEvery,
+  ): Promise<void> {
     const fresh = this.projections.filter((p) => (this.checkpoints.get(p.name) ?? 0) === 0 && p.deferrableIndexes?.length);
     const restore = await this.db.tuneForBulk?.();
     try {
@@ -197,8 +204,8 @@ export class ProjectionRunner {
         const reached = await this.db.transaction(async (tx) => {
           at = new Map(this.checkpoints);
           let pos = from;
-          while (pos < head && pos - from < this.bulk.commitEvery) {
-            const batch = await this.store.readAll({ fromPosition: pos, maxCount: Math.min(this.bulk.batchSize, this.bulk.commitEvery - (pos - from), head - pos) });
+          while (pos < head && pos - from < commitEvery) {
+            const batch = await this.store.readAll({ fromPosition: pos, maxCount: Math.min(this.bulk.batchSize, commitEvery - (pos - from), head - pos) });
             if (!batch.length) break;
             await this.applyBatch(batch, tx, at);
             pos = batch[batch.length - 1].position;

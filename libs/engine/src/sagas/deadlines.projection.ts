@@ -107,7 +107,7 @@ CREATE INDEX IF NOT EXISTS deadlines_claimed ON deadlines (claimed_until);
     }
     await tx.runMany('DELETE FROM deadlines WHERE identity_id = ?', unknown);
     await tx.runMany(DELETE_DEADLINE, unscheduled);
-    await tx.runMany(UPSERT_DEADLINE, upserts);
+    await tx.insertMany('deadlines', DEADLINE_COLUMNS, upserts, UPSERT_DEADLINE_TAIL);
     if (earliest !== Infinity) for (const l of this.listeners) l(earliest);
   }
 }
@@ -129,11 +129,16 @@ export async function writeDeadline(tx: SqlExecutor, identityId: string, revisio
 
 const DELETE_DEADLINE = 'DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?';
 
-const UPSERT_DEADLINE = `INSERT INTO deadlines (identity_id, due_at, action, revision, claimed_by, claimed_until) VALUES (?, ?, ?, ?, NULL, NULL)
-     ON CONFLICT (identity_id) DO UPDATE SET
+const DEADLINE_COLUMNS = ['identity_id', 'due_at', 'action', 'revision'];
+
+const UPSERT_DEADLINE_TAIL = `ON CONFLICT (identity_id) DO UPDATE SET
        claimed_by = CASE WHEN deadlines.due_at = excluded.due_at AND deadlines.action = excluded.action THEN deadlines.claimed_by ELSE NULL END,
        claimed_until = CASE WHEN deadlines.due_at = excluded.due_at AND deadlines.action = excluded.action THEN deadlines.claimed_until ELSE NULL END,
        due_at = excluded.due_at, action = excluded.action, revision = excluded.revision
      WHERE excluded.revision >= deadlines.revision`;
+
+// A new row is unclaimed (claimed_by and claimed_until default to NULL).
+const UPSERT_DEADLINE = `INSERT INTO deadlines (${DEADLINE_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?)
+     ${UPSERT_DEADLINE_TAIL}`;
 
 const upsertParams = (identityId: string, revision: number, row: DeadlineRow): unknown[] => [identityId, row.dueAt, row.action, revision];
