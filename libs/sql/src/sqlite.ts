@@ -21,7 +21,7 @@ function bind(params?: readonly unknown[]): unknown[] {
 
 /** Writer settings during bulk writes (see tuneForBulk); temp_store 2 is MEMORY. */
 const BULK_PRAGMAS: [string, number][] = [
-  ['cache_size', -128 * 1024],
+  ['cache_size', -64 * 1024],
   ['temp_store', 2],
   ['threads', 2],
 ];
