@@ -2,6 +2,7 @@ import { systemClock } from '@idlc/domain';
 import { Engine, loadConfig } from '@idlc/engine';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BenchContext, BenchResult, peakRssMb, ratio, tempDir, timeIt } from './lib';
@@ -59,6 +60,8 @@ export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
   const perProjectionEventsPerSecond = Object.fromEntries(engine.projections.projections.map((p) => [p.name, Math.round(total / (spent[p.name] / 1000))]));
   const rows = await engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM identities');
   await engine.close();
+  // A million events and their read models take most of a gigabyte.
+  rmSync(dir, { recursive: true, force: true });
   return [
     {
       name: 'replay.rebuild',
