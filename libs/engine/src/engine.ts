@@ -60,7 +60,14 @@ export class Engine {
       const erasure = new IdentityErasure(commands, repository, dataKeys);
       // A read that finds an erasure whose key destruction never happened (a crash) finishes it.
       cipher.onErasureCompleted = (id) => void erasure.complete(id).catch((e) => cipher.onError(id, e as Error));
-      const projections = new ProjectionRunner(store, persistence.readDb, coreProjections(policies.lifecycle()), () => clock.now().getTime());
+      const projections = new ProjectionRunner(
+        store,
+        persistence.readDb,
+        coreProjections(policies.lifecycle()),
+        () => clock.now().getTime(),
+        undefined,
+        config.projectionBulk,
+      );
       await projections.prepare();
       const deadlines = projections.projections.find((p): p is DeadlinesProjection => p instanceof DeadlinesProjection);
       const scheduler = new DeadlineScheduler(persistence.readDb, commands, clock, policies, deadlines);

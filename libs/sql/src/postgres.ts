@@ -1,5 +1,5 @@
 import { Pool, PoolClient, types } from 'pg';
-import { Dialect, SqlDatabase, SqlExecutor } from './sql';
+import { Dialect, insertChunkSize, multiRowInsert, SqlDatabase, SqlExecutor } from './sql';
 
 // BIGINT (int8) and NUMERIC come back as strings by default; every BIGINT here is an epoch-ms
 // timestamp or a position, both well inside Number.MAX_SAFE_INTEGER.
@@ -57,6 +57,22 @@ class PgExecutor implements SqlExecutor {
   }
   async run(sql: string, p?: readonly unknown[]): Promise<number> {
     return (await this.client.query(toPgPlaceholders(sql), params(p))).rowCount ?? 0;
+  }
+  async runMany(sql: string, rows: readonly (readonly unknown[])[]): Promise<number> {
+    let changes = 0;
+    for (const r of rows) changes += await this.run(sql, r);
+    return changes;
+  }
+  async insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[], tail?: string): Promise<number> {
+    // PostgreSQL binds up to 65535 parameters per statement; fewer, larger statements save round trips.
+    const size = insertChunkSize(columns.length, 30_000, 1000);
+    let changes = 0;
+    for (let i = 0; i < rows.length; i += size) {
+      const part = rows.slice(i, i + size);
+      const sql = multiRowInsert(table, columns, part.length, tail, (n) => '$' + n);
+      changes += (await this.client.query(sql, params(part.flat()))).rowCount ?? 0;
+    }
+    return changes;
   }
 }
 

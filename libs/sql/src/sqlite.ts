@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Mutex, SqlDatabase, SqlExecutor } from './sql';
+import { insertChunkSize, multiRowInsert, Mutex, SqlDatabase, SqlExecutor } from './sql';
 
 export interface SqliteOptions {
   /** A file path, or ':memory:' (tests). */
@@ -11,11 +11,20 @@ export interface SqliteOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+// better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
+const bindOne = (p: unknown): unknown => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p);
+
 function bind(params?: readonly unknown[]): unknown[] {
   if (!params) return [];
-  // better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
-  return params.map((p) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p));
+  return params.map(bindOne);
 }
+
+/** Writer settings during bulk writes (see tuneForBulk); temp_store 2 is MEMORY. */
+const BULK_PRAGMAS: [string, number][] = [
+  ['cache_size', -64 * 1024],
+  ['temp_store', 2],
+  ['threads', 2],
+];
 
 /**
  * One write connection guarded by an async mutex (SQLite has one writer; a second connection in the
@@ -29,6 +38,7 @@ export class SqliteDatabase implements SqlDatabase {
   private readonly mutex = new Mutex();
   private readonly cache = new Map<string, Database.Statement>();
   private readonly readCache = new Map<string, Database.Statement>();
+  private readonly pluckCache = new Map<string, Database.Statement>();
   /** Emits 'committed' after event appends, to wake subscribers without polling. */
   readonly events = new EventEmitter();
   private closed = false;
@@ -62,7 +72,43 @@ export class SqliteDatabase implements SqlDatabase {
     all: async (sql, params) => this.stmt(sql).all(...bind(params)) as any[],
     get: async (sql, params) => this.stmt(sql).get(...bind(params)) as any,
     run: async (sql, params) => this.stmt(sql).run(...bind(params)).changes,
+    runMany: async (sql, rows) => this.runManySync(sql, rows),
+    insertMany: async (table, columns, rows, tail) => this.insertManySync(table, columns, rows, tail),
   };
+
+  /** One prepared statement, run synchronously for each row (only inside writeSync/transaction). */
+  runManySync(sql: string, rows: readonly (readonly unknown[])[]): number {
+    if (!rows.length) return 0;
+    const s = this.stmt(sql);
+    let changes = 0;
+    for (const r of rows) changes += s.run(...bind(r)).changes;
+    return changes;
+  }
+
+  /** Multi-row INSERTs of a fixed size from one cached statement; the remainder row by row. */
+  insertManySync(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[], tail = ''): number {
+    if (!rows.length) return 0;
+    const width = columns.length;
+    const size = insertChunkSize(width);
+    let changes = 0;
+    let i = 0;
+    if (rows.length >= size) {
+      const many = this.stmt(multiRowInsert(table, columns, size, tail));
+      const params = new Array<unknown>(size * width);
+      for (; i + size <= rows.length; i += size) {
+        for (let j = 0; j < size; j++) {
+          const r = rows[i + j];
+          for (let k = 0; k < width; k++) params[j * width + k] = bindOne(r[k]);
+        }
+        changes += many.run(params).changes;
+      }
+    }
+    if (i < rows.length) {
+      const one = this.stmt(multiRowInsert(table, columns, 1, tail));
+      for (; i < rows.length; i++) changes += one.run(...bind(rows[i])).changes;
+    }
+    return changes;
+  }
 
   allSync<T>(sql: string, params?: readonly unknown[]): T[] {
     return this.stmt(sql).all(...bind(params)) as T[];
@@ -128,11 +174,26 @@ export class SqliteDatabase implements SqlDatabase {
   async all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
     return this.stmt(sql, this.reader).all(...bind(params)) as T[];
   }
+  /** First column of every row, from the read connection (one value per row is cheaper to hand over). */
+  pluckAll<T>(sql: string, params?: readonly unknown[]): T[] {
+    let s = this.pluckCache.get(sql);
+    if (!s) {
+      s = this.reader.prepare(sql).pluck();
+      this.pluckCache.set(sql, s);
+    }
+    return s.all(...bind(params)) as T[];
+  }
   async get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined> {
     return this.stmt(sql, this.reader).get(...bind(params)) as T | undefined;
   }
   run(sql: string, params?: readonly unknown[]): Promise<number> {
     return this.mutex.run(() => this.stmt(sql).run(...bind(params)).changes);
+  }
+  runMany(sql: string, rows: readonly (readonly unknown[])[]): Promise<number> {
+    return this.writeSync(() => this.runManySync(sql, rows));
+  }
+  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[], tail?: string): Promise<number> {
+    return this.writeSync(() => this.insertManySync(table, columns, rows, tail));
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -146,6 +207,24 @@ export class SqliteDatabase implements SqlDatabase {
         if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
         throw e;
       }
+    });
+  }
+
+  /**
+   * For a rebuild: a page cache large enough for the b-trees it inserts into at random places (the
+   * default 2 MiB makes every such insert a read and a rewrite); statement journals in memory (each
+   * multi-row INSERT inside a transaction journals every page it touches first, which on disk is one
+   * write() per page); helper threads for the sorts of CREATE INDEX. Durability settings are left
+   * alone: the events live in the same file.
+   */
+  tuneForBulk(): Promise<() => Promise<void>> {
+    return this.mutex.run(() => {
+      const before = BULK_PRAGMAS.map(([name]) => [name, this.writer.pragma(name, { simple: true })] as const);
+      for (const [name, value] of BULK_PRAGMAS) this.writer.pragma(`${name} = ${value}`);
+      return () =>
+        this.mutex.run(() => {
+          for (const [name, value] of before) this.writer.pragma(`${name} = ${Number(value)}`);
+        });
     });
   }
 

@@ -28,6 +28,8 @@ export interface EngineConfig {
   readyMaxLagEvents: number;
   aggregateCacheSize: number;
   snapshotEvery: number;
+  /** Projection bulk mode (rebuilds, long catch-ups): see BulkOptions in projection-runner.ts. */
+  projectionBulk: { threshold: number; batchSize: number; commitEvery: number };
   /** Bearer tokens SCIM clients (Okta, Entra ID) present; SCIM answers 401 to everyone while empty. */
   scimTokens: string[];
   /** What a SCIM DELETE does to the account (the SCIM resource is gone either way). */
@@ -162,6 +164,11 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     readyMaxLagEvents: int('READY_MAX_LAG_EVENTS', 10000, 0, 1e9),
     aggregateCacheSize: int('AGGREGATE_CACHE_SIZE', 100000, 0, 1e8),
     snapshotEvery: int('SNAPSHOT_EVERY', 100, 1, 1e6),
+    projectionBulk: {
+      threshold: int('PROJECTION_BULK_THRESHOLD', 20_000, 1, 1e12),
+      batchSize: int('PROJECTION_BULK_BATCH_SIZE', 10_000, 1, 1e6),
+      commitEvery: int('PROJECTION_BULK_COMMIT_EVERY', 100_000, 1, 1e9),
+    },
     scimTokens: (str('SCIM_TOKENS') ?? '').split(',').map((t) => t.trim()).filter(Boolean),
     scimDeleteMode: oneOf('SCIM_DELETE_MODE', ['disable', 'delete'] as const, 'delete'),
     scimGroupRoleMap: jsonMap('SCIM_GROUP_ROLE_MAP', str, problems),

@@ -66,6 +66,7 @@ export class AuditTimelineProjection implements Projection {
   /** 2: personal values left out of summaries (rebuilds timelines written with them). */
   readonly version = 2;
   readonly tables = ['audit_timeline'];
+  readonly deferrableIndexes = ['audit_timeline_identity', 'audit_timeline_time', 'audit_timeline_type'];
 
   ddl(_d: Dialect): string {
     return `
@@ -87,23 +88,26 @@ CREATE INDEX IF NOT EXISTS audit_timeline_type ON audit_timeline (type, recorded
   }
 
   async apply(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
+    const rows: unknown[][] = [];
     for (const e of events) {
       if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) continue;
-      await tx.run(
-        `INSERT INTO audit_timeline (position, identity_id, revision, type, recorded_at, source, actor, correlation_id, summary)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING`,
-        [
-          e.position,
-          identityIdOf(e.streamId),
-          e.revision,
-          e.type,
-          e.recordedAt.getTime(),
-          (e.metadata.source as string) ?? null,
-          (e.metadata.actor as string) ?? null,
-          (e.metadata.correlationId as string) ?? null,
-          summarize(e),
-        ],
-      );
+      rows.push([
+        e.position,
+        identityIdOf(e.streamId),
+        e.revision,
+        e.type,
+        e.recordedAt.getTime(),
+        (e.metadata.source as string) ?? null,
+        (e.metadata.actor as string) ?? null,
+        (e.metadata.correlationId as string) ?? null,
+        summarize(e),
+      ]);
     }
+    await tx.insertMany(
+      'audit_timeline',
+      ['position', 'identity_id', 'revision', 'type', 'recorded_at', 'source', 'actor', 'correlation_id', 'summary'],
+      rows,
+      'ON CONFLICT (position) DO NOTHING',
+    );
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { chunk, ms, placeholders, Projection } from './projection';
+import { BatchContext, chunk, ms, placeholders, Projection } from './projection';
 
 /**
  * Personal attributes are dropped from the read model once an account is deleted. An erased
@@ -30,6 +30,7 @@ export class IdentitiesProjection implements Projection {
   readonly name = 'identities';
   readonly version = 1;
   readonly tables = ['identities', 'identity_keys'];
+  readonly deferrableIndexes = ['identities_employee', 'identities_email', 'identities_status', 'identity_keys_identity'];
 
   ddl(_d: Dialect): string {
     return `
@@ -58,7 +59,7 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
 `;
   }
 
-  async apply(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
+  async apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void> {
     const mine = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
     if (!mine.length) return;
     const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))];
@@ -70,6 +71,10 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
       );
       for (const r of rows) states.set(r.identity_id, JSON.parse(r.state));
     }
+    // Key links and unlinks are folded per key and written once: the last link wins outright, an
+    // unlink after it in the batch cancels it, and an unlink with no link before it in the batch
+    // is left to the database (it removes the row only if that identity still owns the key).
+    const keys = new Map<string, { owner: string | null | undefined; unlinks: string[] }>();
     for (const e of mine) {
       const id = identityIdOf(e.streamId);
       const before = states.get(id) ?? initialState(id);
@@ -83,38 +88,53 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
       // inside a batch: the result never depends on where batches happen to split.
       states.set(id, publicState(evolve(before, ev, e.recordedAt.toISOString(), e.revision)));
       if (ev.type === 'ExternalKeyLinked') {
-        await tx.run('INSERT INTO identity_keys (key, identity_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET identity_id = excluded.identity_id', [
-          keyString(ev.data.key),
-          id,
-        ]);
+        keys.set(keyString(ev.data.key), { owner: id, unlinks: [] });
       } else if (ev.type === 'ExternalKeyUnlinked') {
-        await tx.run('DELETE FROM identity_keys WHERE key = ? AND identity_id = ?', [keyString(ev.data.key), id]);
+        const k = keyString(ev.data.key);
+        const o = keys.get(k);
+        if (!o) keys.set(k, { owner: undefined, unlinks: [id] });
+        else if (o.owner === undefined) o.unlinks.push(id);
+        else if (o.owner === id) o.owner = null;
       }
     }
+    const linked: unknown[][] = [];
+    const unlinked: unknown[][] = [];
+    const gone: unknown[][] = [];
+    for (const [key, o] of keys) {
+      if (o.owner) linked.push([key, o.owner]);
+      else if (o.owner === null) gone.push([key]);
+      else for (const id of o.unlinks) unlinked.push([key, id]);
+    }
+    await tx.runMany('DELETE FROM identity_keys WHERE key = ? AND identity_id = ?', unlinked);
+    await tx.runMany('DELETE FROM identity_keys WHERE key = ?', gone);
+    await tx.insertMany('identity_keys', ['key', 'identity_id'], linked, 'ON CONFLICT (key) DO UPDATE SET identity_id = excluded.identity_id');
+    const rows: unknown[][] = [];
     for (const [id, s] of states) {
-      if (!ids.includes(id) || !exists(s)) continue;
-      await tx.run(
-        `INSERT INTO identities (identity_id, employee_id, email_lc, display_name, department, employment, account_status, last_login_at, created_at, updated_at, revision, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (identity_id) DO UPDATE SET employee_id = excluded.employee_id, email_lc = excluded.email_lc,
+      if (!exists(s)) continue;
+      ctx?.identityStates?.set(id, s);
+      rows.push([
+        id,
+        s.employeeId ?? null,
+        s.attributes.email?.toLowerCase() ?? null,
+        s.attributes.displayName ?? ([s.attributes.givenName, s.attributes.familyName].filter(Boolean).join(' ') || null),
+        s.attributes.department ?? null,
+        s.employment,
+        s.account,
+        ms(s.lastLoginAt),
+        ms(s.createdAt),
+        ms(s.updatedAt),
+        s.revision,
+        canonicalJson(s),
+      ]);
+    }
+    await tx.insertMany(
+      'identities',
+      ['identity_id', 'employee_id', 'email_lc', 'display_name', 'department', 'employment', 'account_status', 'last_login_at', 'created_at', 'updated_at', 'revision', 'state'],
+      rows,
+      `ON CONFLICT (identity_id) DO UPDATE SET employee_id = excluded.employee_id, email_lc = excluded.email_lc,
            display_name = excluded.display_name, department = excluded.department, employment = excluded.employment,
            account_status = excluded.account_status, last_login_at = excluded.last_login_at, updated_at = excluded.updated_at,
            revision = excluded.revision, state = excluded.state`,
-        [
-          id,
-          s.employeeId ?? null,
-          s.attributes.email?.toLowerCase() ?? null,
-          s.attributes.displayName ?? ([s.attributes.givenName, s.attributes.familyName].filter(Boolean).join(' ') || null),
-          s.attributes.department ?? null,
-          s.employment,
-          s.account,
-          ms(s.lastLoginAt),
-          ms(s.createdAt),
-          ms(s.updatedAt),
-          s.revision,
-          canonicalJson(s),
-        ],
-      );
-    }
+    );
   }
 }

@@ -1,17 +1,39 @@
+import type { IdentityState } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
 
 /**
+ * What one projection hands the ones after it in the same batch (same transaction), so they need
+ * not read back rows it has just written.
+ */
+export interface BatchContext {
+  /**
+   * The identities projection's states as of the end of the batch, for every identity it wrote: the
+   * same value as JSON.parse of the `state` column it wrote.
+   */
+  identityStates?: Map<string, IdentityState>;
+}
+
+/**
  * A read model derived from the event store. apply() runs inside the runner's transaction together
  * with the checkpoint update, so each event takes effect exactly once even across crashes.
+ *
+ * apply() must leave the same rows whatever the batch boundaries are: the runner applies batches of
+ * a thousand events when live and of tens of thousands when it rebuilds or catches up (bulk mode).
  */
 export interface Projection {
   readonly name: string;
   /** Bump when the read model's shape or logic changes: the runner rebuilds it from zero. */
   readonly version: number;
   readonly tables: string[];
+  /**
+   * Secondary indexes (created by ddl()) that apply() itself never reads through. A bulk rebuild
+   * from zero drops them and creates them once at the end, which is several times cheaper than
+   * keeping them up to date row by row. ddl() must create them with IF NOT EXISTS.
+   */
+  readonly deferrableIndexes?: readonly string[];
   ddl(dialect: Dialect): string;
-  apply(events: StoredEvent[], tx: SqlExecutor): Promise<void>;
+  apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void>;
 }
 
 /** `?, ?, ?` for n values. */

@@ -11,6 +11,8 @@ export class RoleAssignmentsProjection implements Projection {
   readonly name = 'role-assignments';
   readonly version = 1;
   readonly tables = ['role_assignments'];
+  // Revokes find open grants through the primary key's (identity_id, role, source_key) prefix.
+  readonly deferrableIndexes = ['role_assignments_role', 'role_assignments_open'];
 
   ddl(_d: Dialect): string {
     return `
@@ -32,6 +34,11 @@ CREATE INDEX IF NOT EXISTS role_assignments_open ON role_assignments (identity_i
   }
 
   async apply(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
+    // Grants of this batch are kept in memory and revoked there; a revoke also closes, in the
+    // database, the open grants of earlier batches. Rows are then inserted in one go.
+    const grants: unknown[][] = [];
+    const open = new Map<string, unknown[][]>();
+    const revokes: unknown[][] = [];
     for (const e of events) {
       if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) continue;
       if (e.type !== 'RoleGranted' && e.type !== 'RoleRevoked') continue;
@@ -39,19 +46,35 @@ CREATE INDEX IF NOT EXISTS role_assignments_open ON role_assignments (identity_i
       if (!ev || (ev.type !== 'RoleGranted' && ev.type !== 'RoleRevoked')) continue;
       const id = identityIdOf(e.streamId);
       const key = roleSourceKey(ev.data.source);
+      const slot = `${id}\u0000${ev.data.role}\u0000${key}`;
       if (ev.type === 'RoleGranted') {
-        await tx.run(
-          `INSERT INTO role_assignments (identity_id, role, source_key, source, granted_at, granted_position)
-           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-          [id, ev.data.role, key, JSON.stringify(ev.data.source), e.recordedAt.getTime(), e.position],
-        );
+        // identity_id, role, source_key, source, granted_at, granted_position, revoked_at, revoked_position, revoke_reason
+        const row: unknown[] = [id, ev.data.role, key, JSON.stringify(ev.data.source), e.recordedAt.getTime(), e.position, null, null, null];
+        grants.push(row);
+        const list = open.get(slot);
+        if (list) list.push(row);
+        else open.set(slot, [row]);
       } else {
-        await tx.run(
-          `UPDATE role_assignments SET revoked_at = ?, revoked_position = ?, revoke_reason = ?
-           WHERE identity_id = ? AND role = ? AND source_key = ? AND revoked_at IS NULL AND granted_position < ?`,
-          [e.recordedAt.getTime(), e.position, ev.data.reason, id, ev.data.role, key, e.position],
-        );
+        const at = e.recordedAt.getTime();
+        for (const row of open.get(slot) ?? []) {
+          row[6] = at;
+          row[7] = e.position;
+          row[8] = ev.data.reason;
+        }
+        open.delete(slot);
+        revokes.push([at, e.position, ev.data.reason, id, ev.data.role, key, e.position]);
       }
     }
+    await tx.runMany(
+      `UPDATE role_assignments SET revoked_at = ?, revoked_position = ?, revoke_reason = ?
+       WHERE identity_id = ? AND role = ? AND source_key = ? AND revoked_at IS NULL AND granted_position < ?`,
+      revokes,
+    );
+    await tx.insertMany(
+      'role_assignments',
+      ['identity_id', 'role', 'source_key', 'source', 'granted_at', 'granted_position', 'revoked_at', 'revoked_position', 'revoke_reason'],
+      grants,
+      'ON CONFLICT DO NOTHING',
+    );
   }
 }

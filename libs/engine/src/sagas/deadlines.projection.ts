@@ -1,7 +1,7 @@
 import { canonicalJson, DEFAULT_LIFECYCLE, IDENTITY_STREAM_PREFIX, identityIdOf, IdentityState, LifecyclePolicy, nextDeadline } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { chunk, placeholders, Projection } from '../projections/projection';
+import { BatchContext, chunk, placeholders, Projection } from '../projections/projection';
 
 /** Bump when the table's shape or the way rows are derived changes. */
 const DEADLINES_SCHEMA_VERSION = 1;
@@ -43,6 +43,7 @@ export class DeadlinesProjection implements Projection {
   readonly name = 'deadlines';
   readonly version: number;
   readonly tables = ['deadlines'];
+  readonly deferrableIndexes = ['deadlines_due', 'deadlines_claimed'];
   private readonly listeners = new Set<(earliestDueAt: number) => void>();
 
   constructor(private readonly policy: LifecyclePolicy = DEFAULT_LIFECYCLE) {
@@ -73,28 +74,40 @@ CREATE INDEX IF NOT EXISTS deadlines_claimed ON deadlines (claimed_until);
     return () => this.listeners.delete(listener);
   }
 
-  async apply(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
+  async apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void> {
     const ids = [...new Set(events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX)).map((e) => identityIdOf(e.streamId)))];
     if (!ids.length) return;
-    let earliest = Infinity;
-    for (const part of chunk(ids, 500)) {
+    // The identities projection ran just before in this transaction: take the states it wrote from
+    // the batch context, and read back only those it did not hand over.
+    const known = ctx?.identityStates;
+    const states = new Map<string, IdentityState>();
+    const missing = known ? ids.filter((id) => !known.has(id)) : ids;
+    for (const part of chunk(missing, 500)) {
       const rows = await tx.all<{ identity_id: string; state: string }>(
         `SELECT identity_id, state FROM identities WHERE identity_id IN (${placeholders(part.length)})`,
         part,
       );
-      const states = new Map(rows.map((r) => [r.identity_id, JSON.parse(r.state) as IdentityState]));
-      for (const id of part) {
-        const s = states.get(id);
-        if (!s) {
-          // The identities projection keeps no row for it (no identity events yet): nothing is scheduled.
-          await tx.run('DELETE FROM deadlines WHERE identity_id = ?', [id]);
-          continue;
-        }
-        const row = deadlineRow(s, this.policy);
-        await writeDeadline(tx, id, s.revision, row);
-        if (row && row.dueAt < earliest) earliest = row.dueAt;
-      }
+      for (const r of rows) states.set(r.identity_id, JSON.parse(r.state) as IdentityState);
     }
+    let earliest = Infinity;
+    const upserts: unknown[][] = [];
+    const unscheduled: unknown[][] = [];
+    const unknown: unknown[][] = [];
+    for (const id of ids) {
+      const s = known?.get(id) ?? states.get(id);
+      if (!s) {
+        // The identities projection keeps no row for it (no identity events yet): nothing is scheduled.
+        unknown.push([id]);
+        continue;
+      }
+      const row = deadlineRow(s, this.policy);
+      if (row) upserts.push(upsertParams(id, s.revision, row));
+      else unscheduled.push([id, s.revision]);
+      if (row && row.dueAt < earliest) earliest = row.dueAt;
+    }
+    await tx.runMany('DELETE FROM deadlines WHERE identity_id = ?', unknown);
+    await tx.runMany(DELETE_DEADLINE, unscheduled);
+    await tx.insertMany('deadlines', DEADLINE_COLUMNS, upserts, UPSERT_DEADLINE_TAIL);
     if (earliest !== Infinity) for (const l of this.listeners) l(earliest);
   }
 }
@@ -110,17 +123,22 @@ export function deadlineRow(s: IdentityState, policy: LifecyclePolicy): Deadline
  * revision. The claim is kept only when the deadline itself is unchanged.
  */
 export async function writeDeadline(tx: SqlExecutor, identityId: string, revision: number, row: DeadlineRow | null): Promise<void> {
-  if (!row) {
-    await tx.run('DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?', [identityId, revision]);
-    return;
-  }
-  await tx.run(
-    `INSERT INTO deadlines (identity_id, due_at, action, revision, claimed_by, claimed_until) VALUES (?, ?, ?, ?, NULL, NULL)
-     ON CONFLICT (identity_id) DO UPDATE SET
+  if (!row) await tx.run(DELETE_DEADLINE, [identityId, revision]);
+  else await tx.run(UPSERT_DEADLINE, upsertParams(identityId, revision, row));
+}
+
+const DELETE_DEADLINE = 'DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?';
+
+const DEADLINE_COLUMNS = ['identity_id', 'due_at', 'action', 'revision'];
+
+const UPSERT_DEADLINE_TAIL = `ON CONFLICT (identity_id) DO UPDATE SET
        claimed_by = CASE WHEN deadlines.due_at = excluded.due_at AND deadlines.action = excluded.action THEN deadlines.claimed_by ELSE NULL END,
        claimed_until = CASE WHEN deadlines.due_at = excluded.due_at AND deadlines.action = excluded.action THEN deadlines.claimed_until ELSE NULL END,
        due_at = excluded.due_at, action = excluded.action, revision = excluded.revision
-     WHERE excluded.revision >= deadlines.revision`,
-    [identityId, row.dueAt, row.action, revision],
-  );
-}
+     WHERE excluded.revision >= deadlines.revision`;
+
+// A new row is unclaimed (claimed_by and claimed_until default to NULL).
+const UPSERT_DEADLINE = `INSERT INTO deadlines (${DEADLINE_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?)
+     ${UPSERT_DEADLINE_TAIL}`;
+
+const upsertParams = (identityId: string, revision: number, row: DeadlineRow): unknown[] => [identityId, row.dueAt, row.action, revision];
