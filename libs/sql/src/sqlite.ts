@@ -144,6 +144,8 @@ export class SqliteDatabase implements SqlDatabase {
       // arrivals find the queue empty and schedule the next flush themselves.
       batch = this.grouped;
       this.grouped = [];
+      // Alone in its commit, work needs no savepoint: the transaction itself is all-or-nothing.
+      if (batch.length === 1) return [{ ok: batch[0].work() }];
       return batch.map((g): Outcome => {
         try {
           // A nested better-sqlite3 transaction is a savepoint.
