@@ -1,3 +1,4 @@
+import { readAllEvents } from '../support/built';
 import { createCredentialWithCli } from '../support/cli';
 import { ManualClock } from '@idlc/domain';
 import { Engine, HrFeedService, loadConfig } from '@idlc/engine';
@@ -83,14 +84,6 @@ function startServer(env: Record<string, string>): Promise<{ child: ChildProcess
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function readAllEvents(engine: Engine): Promise<StoredEvent[]> {
-  const all: StoredEvent[] = [];
-  for (;;) {
-    const page = await engine.store.readAll({ fromPosition: all.length ? all[all.length - 1].position : 0, maxCount: 2000 });
-    if (!page.length) return all;
-    all.push(...page);
-  }
-}
 
 /** Events per HR event id, from the `hrEventId` metadata every HR-caused event carries. */
 function countByHrEvent(events: StoredEvent[]): Map<string, number> {

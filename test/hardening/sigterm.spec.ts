@@ -1,3 +1,4 @@
+import { readAllEvents } from '../support/built';
 import { createCredentialWithCli } from '../support/cli';
 import { ManualClock } from '@idlc/domain';
 import { Engine, HrFeedService, loadConfig } from '@idlc/engine';
@@ -45,14 +46,6 @@ const signedPost = (url: string, events: Hire[], agent: Agent | false): Promise<
   });
 };
 
-async function readAllEvents(engine: Engine): Promise<StoredEvent[]> {
-  const all: StoredEvent[] = [];
-  for (;;) {
-    const page = await engine.store.readAll({ fromPosition: all.length ? all[all.length - 1].position : 0, maxCount: 5000 });
-    if (!page.length) return all;
-    all.push(...page);
-  }
-}
 
 async function dumpProjections(engine: Engine) {
   const q = (sql: string) => engine.readDb.all<Record<string, unknown>>(sql);

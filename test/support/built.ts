@@ -1,3 +1,4 @@
+import type { EventStore, StoredEvent } from '@idlc/event-store';
 import { ChildProcess, spawn } from 'node:child_process';
 import { request, Agent } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -58,4 +59,14 @@ export function httpRequest(url: string, opts: { method?: string; headers?: Reco
     req.on('error', (e) => resolveP({ error: (e as NodeJS.ErrnoException).code ?? String(e) }));
     req.end(opts.body);
   });
+}
+
+/** Every stored event in global order, paged (for comparing a store after a crash or a stop). */
+export async function readAllEvents(engine: { store: Pick<EventStore, 'readAll'> }): Promise<StoredEvent[]> {
+  const all: StoredEvent[] = [];
+  for (;;) {
+    const page = await engine.store.readAll({ fromPosition: all.length ? all[all.length - 1].position : 0, maxCount: 5000 });
+    if (!page.length) return all;
+    all.push(...page);
+  }
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { AttributeName, Attributes, hrKey, IdentityCommand, keyString } from '@idlc/domain';
 import { randomUUID } from 'node:crypto';
 import { FieldError, validateDto } from '../common/validation';
@@ -46,16 +47,25 @@ const definedOnly = (a: Partial<Record<AttributeName, string | null>>): Attribut
  * Applies HR facts through the identity write path. The HR event id is the idempotency key, so a
  * webhook retry or a Kafka redelivery appends nothing twice. Shared by the webhook and the Kafka consumer.
  */
+/** Longest stretch (wall time, not the domain clock: this is scheduling) a batch runs without yielding. */
+const YIELD_EVERY_MS = 10;
+
 export class HrFeedService {
   constructor(private readonly commands: IdentityCommands) {}
 
   async applyAll(events: HrEventDto[], meta: HrSourceMetadata): Promise<HrEventResult[]> {
     const results: HrEventResult[] = [];
+    let slice = performance.now();
     // In order: a batch may hire someone and then change them.
     for (const e of events) {
       // On SQLite every await settles at once, so a batch would otherwise be one unbroken chain of
-      // microtasks: other requests, /health probes and a SIGTERM would wait for all of it.
-      if (results.length) await new Promise((r) => setImmediate(r));
+      // microtasks: other requests, /health probes and a SIGTERM would wait for all of it. Yielding
+      // every few milliseconds (not every event) keeps them responsive without splitting the
+      // projections' work into one tiny batch per event.
+      if (performance.now() - slice > YIELD_EVERY_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       results.push(await this.apply(e, meta));
     }
     return results;
