@@ -9,6 +9,8 @@ const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 const SCIM_STATIC = 'okta-static-scim-token-0123456789';
 const TOKEN_SHAPE = /^idlc_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
+/** The secret part (base64url, so it may itself contain `_`): everything after `idlc_<16 hex>_`. */
+const secretOf = (token: string) => token.slice('idlc_'.length + 16 + 1);
 
 function cli(args: string[], dir: string) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
@@ -158,7 +160,7 @@ describe('scoped API credentials on every route group', () => {
     const listed = await t.get('/credentials');
     const mine = listed.body.credentials.find((c: any) => c.id === created.body.id);
     expect(mine).toMatchObject({ name: 'okta-hook', scopes: ['sso:login', 'scim'] });
-    expect(JSON.stringify(listed.body)).not.toContain(created.body.token.split('_')[2]);
+    expect(JSON.stringify(listed.body)).not.toContain(secretOf(created.body.token));
     expect(mine.token).toBeUndefined();
 
     t.clock.advance(3600_000);
@@ -196,10 +198,10 @@ describe('idlc credentials:* (CLI), as an operator bootstraps a deployment', () 
       expect(list.code).toBe(0);
       const listed = JSON.parse(list.stdout).credentials.find((c: any) => c.id === id);
       expect(listed).toMatchObject({ name: 'workday-webhook', scopes: ['hr:write', 'audit:read'], revokedAt: null });
-      expect(list.stdout).not.toContain(token.split('_')[2]);
+      expect(list.stdout).not.toContain(secretOf(token));
 
       // Nothing on disk holds the secret: only its SHA-256.
-      const secret = token.split('_')[2];
+      const secret = secretOf(token);
       const row = await t.engine.readDb.get<{ secret_sha256: string }>('SELECT secret_sha256 FROM api_credentials WHERE id = ?', [id]);
       expect(row!.secret_sha256).toMatch(/^[0-9a-f]{64}$/);
       for (const f of readdirSync(t.dir).filter((n) => n.startsWith('idlc.db'))) expect([f, readFileSync(join(t.dir, f)).includes(Buffer.from(secret))]).toEqual([f, false]);
