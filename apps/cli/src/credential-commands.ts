@@ -67,7 +67,7 @@ export function registerCredentialCommands(program: Command, withEngine: WithEng
     .description('revoke an API credential')
     .action((id: string) =>
       withEngine(async (engine) => {
-        const c = /^[0-9a-f]{16}$/.test(id) ? await engine.credentials.revoke(id) : undefined;
+        const c = await engine.credentials.revoke(id);
         if (!c) fail(`no credential ${id}`, EXIT_NOT_FOUND);
         console.log(`Revoked credential ${c.id} "${c.name}" at ${c.revokedAt}.`);
       }),

@@ -188,8 +188,9 @@ export class SqliteDatabase implements SqlDatabase {
   async get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined> {
     return this.stmt(sql, this.reader).get(...bind(params)) as T | undefined;
   }
+  /** A single write statement; it joins the group commit of whatever else is waiting for the writer. */
   run(sql: string, params?: readonly unknown[]): Promise<number> {
-    return this.mutex.run(() => this.stmt(sql).run(...bind(params)).changes);
+    return this.writeGrouped(() => this.stmt(sql).run(...bind(params)).changes);
   }
   runMany(sql: string, rows: readonly (readonly unknown[])[]): Promise<number> {
     return this.writeSync(() => this.runManySync(sql, rows));

@@ -57,7 +57,7 @@ export class CredentialsController {
   @ApiJson(CREDENTIAL)
   @ApiProblems(404)
   async revoke(@Param('id') id: string) {
-    const c = /^[0-9a-f]{16}$/.test(id) ? await this.engine.credentials.revoke(id) : undefined;
+    const c = await this.engine.credentials.revoke(id);
     if (!c) throw problem(404, 'credential_not_found', 'Credential not found', `no credential ${id}`);
     return c;
   }

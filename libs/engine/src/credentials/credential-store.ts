@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS api_credentials (
 
 // idlc_<16 hex id>_<43 base64url chars = 256 random bits>. The id finds the row; the secret is checked.
 const TOKEN = /^idlc_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const ID = /^[0-9a-f]{16}$/;
 
 interface Row {
   id: string;
@@ -133,8 +134,9 @@ export class CredentialStore {
     return (await this.db.all<Row>('SELECT * FROM api_credentials ORDER BY created_at, id')).map(toCredential);
   }
 
-  /** Revokes at once in this process, within the cache window elsewhere. Returns undefined for an unknown id. */
+  /** Revokes at once in this process, within the cache window elsewhere. Returns undefined for an unknown (or malformed) id. */
   async revoke(id: string): Promise<Credential | undefined> {
+    if (!ID.test(id)) return undefined;
     await this.db.run('UPDATE api_credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.clock.now().getTime(), id]);
     this.cache.delete(id);
     return this.get(id);

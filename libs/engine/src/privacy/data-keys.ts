@@ -1,5 +1,5 @@
 import type { Clock } from '@idlc/domain';
-import { SqlDatabase, SqliteDatabase } from '@idlc/sql';
+import type { SqlDatabase } from '@idlc/sql';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Lru } from '../common/lru';
 import { chunk, placeholders } from '../projections/projection';
@@ -150,11 +150,10 @@ export class DataKeyStore {
       // Most uncached writers are new identities (a hire): try to create the key first, one statement.
       const key = randomBytes(KEY_BYTES);
       this.lookups++;
-      const sql = 'INSERT INTO identity_data_keys (identity_id, key_version, key_material, created_at) VALUES (?, 1, ?, ?) ON CONFLICT (identity_id) DO NOTHING';
-      const params = [id, this.seal(id, 1, key), this.now()];
-      const db = this.db;
-      // On SQLite the key joins the group commit of concurrent writes instead of a commit of its own.
-      const created = db instanceof SqliteDatabase ? await db.writeGrouped(() => db.runSync(sql, params).changes) : await db.run(sql, params);
+      const created = await this.db.run(
+        'INSERT INTO identity_data_keys (identity_id, key_version, key_material, created_at) VALUES (?, 1, ?, ?) ON CONFLICT (identity_id) DO NOTHING',
+        [id, this.seal(id, 1, key), this.now()],
+      );
       // Otherwise a key (or its tombstone) exists, perhaps created by a racing writer: that row is the key.
       s = created === 1 ? this.remember(id, { state: 'active', version: 1, key }) : await this.fresh(id);
     }

@@ -1,5 +1,5 @@
 import type { Clock } from '@idlc/domain';
-import { SqlDatabase, SqliteDatabase } from '@idlc/sql';
+import type { SqlDatabase } from '@idlc/sql';
 import type { ReplayCache } from '@idlc/sso-verification';
 
 const DDL = `
@@ -49,10 +49,7 @@ export class SqlReplayCache implements ReplayCache {
 
   async claim(issuer: string, credentialId: string, expiresAt: Date): Promise<boolean> {
     const now = this.clock.now().getTime();
-    const params = [issuer, credentialId, expiresAt.getTime(), now];
-    const db = this.db;
-    // On SQLite the claim joins the group commit with the login's append instead of a commit of its own.
-    const changed = db instanceof SqliteDatabase ? await db.writeGrouped(() => db.runSync(CLAIM, params).changes) : await db.run(CLAIM, params);
+    const changed = await this.db.run(CLAIM, [issuer, credentialId, expiresAt.getTime(), now]);
     if (now - this.lastPurgeAt >= this.purgeIntervalMs && !this.purging) {
       // Off the request's path: a failed purge only leaves rows for the next one.
       void this.purge().catch(() => undefined);
