@@ -1,11 +1,10 @@
 import { identityStream } from '@idlc/domain';
-import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { HR_SECRET, startTestApp, TestApp } from '../support/app';
+import { runCli } from '../support/cli';
 import { serviceEnv } from '../support/services';
 
 const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 const POLICY = resolve(ROOT, 'config/birthright.yaml');
 
 const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
@@ -15,22 +14,12 @@ if (pgUrl) backends.push(['postgres', { EVENT_STORE: 'postgres', DATABASE_URL: p
 /** The CLI on the running server's store: its SQLite file, or its PostgreSQL schema. */
 function cli(args: string[], t: TestApp) {
   const pg = t.engine.config.eventStore === 'postgres';
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: '',
-      EVENT_STORE: pg ? 'postgres' : '',
-      DATABASE_URL: pg ? pgUrl! : '',
-      DATABASE_SCHEMA: pg ? t.engine.config.databaseSchema! : '',
-      DATA_DIR: t.dir,
-      BIRTHRIGHT_POLICY_FILE: POLICY,
-      HR_WEBHOOK_SECRETS: HR_SECRET,
-    },
-    encoding: 'utf8',
-    timeout: 60_000,
+  return runCli(args, {
+    ...(pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: t.engine.config.databaseSchema! } : {}),
+    DATA_DIR: t.dir,
+    BIRTHRIGHT_POLICY_FILE: POLICY,
+    HR_WEBHOOK_SECRETS: HR_SECRET,
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const hire = (eventId: string, employeeId: string, department: string) => ({

@@ -1,17 +1,13 @@
 import { Engine, loadConfig } from '@idlc/engine';
-import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HR_SECRET, startTestApp } from '../support/app';
+import { runCli } from '../support/cli';
 
 const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 const POLICY = resolve(ROOT, 'config/birthright.yaml');
 
-function cli(args: string[], env: Record<string, string>) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, KAFKA_BROKERS: '', EVENT_STORE: '', DATABASE_URL: '', ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = runCli;
 
 const hire = (eventId: string, employeeId: string, department: string) => ({
   eventId,

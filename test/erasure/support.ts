@@ -1,23 +1,12 @@
 import type { SqlDatabase } from '@idlc/sql';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { runCli } from '../support/cli';
 
 export const ROOT = resolve(__dirname, '../..');
 export const POLICY = resolve(ROOT, 'config/birthright.yaml');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 
 /** The built idlc CLI as an operator runs it (npm run build first). */
-export function cli(args: string[], env: Record<string, string>) {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KAFKA_BROKERS: '', EVENT_STORE: '', DATABASE_URL: '', DATABASE_SCHEMA: '', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+export const cli = (args: string[], env: Record<string, string>) => runCli(args, env);
 
 /** Every row of every table of the engine's database (events, claims, snapshots, keys, read models), as text. */
 export async function dumpDatabase(db: SqlDatabase): Promise<Map<string, string>> {

@@ -1,10 +1,10 @@
-import { readAllEvents } from '../support/built';
+import { API_MAIN, dumpProjections, readAllEvents, spawnBuilt } from '../support/built';
 import { createCredentialWithCli } from '../support/cli';
 import { ManualClock } from '@idlc/domain';
 import { Engine, HrFeedService, loadConfig } from '@idlc/engine';
 import type { StoredEvent } from '@idlc/event-store';
 import { PostgresDatabase } from '@idlc/sql';
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,6 @@ import { serviceEnv } from '../support/services';
  * stored exactly once, no stream is half-applied, and projections equal a rebuild from zero.
  */
 const ROOT = resolve(__dirname, '../..');
-const MAIN = join(ROOT, 'dist/apps/api/src/main.js');
 const SECRET = 'crash-test-hr-secret-0123456789';
 const POLICY = join(ROOT, 'config/birthright.yaml');
 
@@ -58,29 +57,8 @@ function workload(employees: number): { shards: HrEvent[][][]; last: Map<string,
   return { shards, last, total };
 }
 
-/** Starts `node dist/apps/api/src/main.js` and resolves with its URL once it listens. */
-function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  let out = '';
-  return new Promise((resolveP, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolveP({ child, url: m[1].replace('localhost', '127.0.0.1'), exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${out}`));
-    });
-  });
-}
+/** `node dist/apps/api/src/main.js`, resolved with its URL once it listens. */
+const startServer = (env: Record<string, string>) => spawnBuilt(API_MAIN, env);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -95,14 +73,6 @@ function countByHrEvent(events: StoredEvent[]): Map<string, number> {
   return counts;
 }
 
-async function dumpProjections(engine: Engine) {
-  const q = (sql: string) => engine.readDb.all<Record<string, unknown>>(sql);
-  return {
-    identities: await q('SELECT * FROM identities ORDER BY identity_id'),
-    roleAssignments: await q('SELECT * FROM role_assignments ORDER BY identity_id, role, source_key, granted_position'),
-    auditTimeline: await q('SELECT * FROM audit_timeline ORDER BY position'),
-  };
-}
 
 /** What the same HR events produce without any crash, applied in-process in the same per-employee order. */
 async function crashFreeCounts(work: ReturnType<typeof workload>): Promise<Map<string, number>> {

@@ -1,26 +1,17 @@
 import { identityStream } from '@idlc/domain';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sign, SIGNATURE_HEADER } from '../../apps/api/src/hr-feed/hmac';
 import { HR_SECRET, startTestApp, TestApp } from '../support/app';
+import { runCli } from '../support/cli';
 
 const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 const SCIM_STATIC = 'okta-static-scim-token-0123456789';
 const TOKEN_SHAPE = /^idlc_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
 /** The secret part (base64url, so it may itself contain `_`): everything after `idlc_<16 hex>_`. */
 const secretOf = (token: string) => token.slice('idlc_'.length + 16 + 1);
 
-function cli(args: string[], dir: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KAFKA_BROKERS: '', EVENT_STORE: '', DATABASE_URL: '', DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: resolve(ROOT, 'config/birthright.yaml') },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], dir: string) => runCli(args, { DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: resolve(ROOT, 'config/birthright.yaml') });
 
 const hire = (eventId: string, employeeId: string) => ({
   eventId,

@@ -1,4 +1,3 @@
-import { readAllEvents } from '../support/built';
 import { createCredentialWithCli } from '../support/cli';
 import { ManualClock } from '@idlc/domain';
 import { Engine, HrFeedService, loadConfig } from '@idlc/engine';
@@ -8,7 +7,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign, SIGNATURE_HEADER } from '../../apps/api/src/hr-feed/hmac';
-import { API_MAIN, httpRequest, HttpOutcome, ROOT, spawnBuilt, Spawned } from '../support/built';
+import { API_MAIN, dumpProjections, httpRequest, HttpOutcome, readAllEvents, ROOT, spawnBuilt, Spawned } from '../support/built';
 
 /**
  * Graceful stop (issue #9): SIGTERM while many large signed HR batches are being applied. The
@@ -47,14 +46,6 @@ const signedPost = (url: string, events: Hire[], agent: Agent | false): Promise<
 };
 
 
-async function dumpProjections(engine: Engine) {
-  const q = (sql: string) => engine.readDb.all<Record<string, unknown>>(sql);
-  return {
-    identities: await q('SELECT * FROM identities ORDER BY identity_id'),
-    roleAssignments: await q('SELECT * FROM role_assignments ORDER BY identity_id, role, source_key, granted_position'),
-    auditTimeline: await q('SELECT * FROM audit_timeline ORDER BY position'),
-  };
-}
 
 /** Events one such hire appends when nothing interrupts it. */
 async function eventsPerHire(): Promise<number> {

@@ -1,16 +1,15 @@
 import { ManualClock } from '@idlc/domain';
 import { PostgresDatabase } from '@idlc/sql';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SCIM_TOKEN, userBody } from '../scim/scim-client';
 import { HR_SECRET, startTestApp, TestApp } from '../support/app';
+import { runCli } from '../support/cli';
 import { TestOidcIdp } from '../support/test-idp';
 
 const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
 export const POLICY = resolve(ROOT, 'config/birthright.yaml');
 const DAY = 86_400_000;
 
@@ -221,26 +220,7 @@ export function writeJson(file: string, rows: (Person & { status: string })[]): 
 
 /** Runs the built CLI as an operator would, on the seeded data directory or schema. */
 export function cli(args: string[], s: { dir: string; env: Record<string, string> }, input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: '',
-      EVENT_STORE: '',
-      DATABASE_URL: '',
-      DATABASE_SCHEMA: '',
-      DATA_DIR: s.dir,
-      BIRTHRIGHT_POLICY_FILE: POLICY,
-      HR_WEBHOOK_SECRETS: HR_SECRET,
-      LOG_LEVEL: 'silent',
-      ...s.env,
-    },
-    input,
-    encoding: 'utf8',
-    timeout: 120_000,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { DATA_DIR: s.dir, BIRTHRIGHT_POLICY_FILE: POLICY, HR_WEBHOOK_SECRETS: HR_SECRET, LOG_LEVEL: 'silent', ...s.env }, { input, timeoutMs: 120_000 });
 }
 
 /** Removes what seed() left behind: the data directory, the PostgreSQL schema, the test IdP. */

@@ -1,4 +1,5 @@
 import type { EventStore, StoredEvent } from '@idlc/event-store';
+import type { SqlDatabase } from '@idlc/sql';
 import { ChildProcess, spawn } from 'node:child_process';
 import { request, Agent } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -69,4 +70,14 @@ export async function readAllEvents(engine: { store: Pick<EventStore, 'readAll'>
     if (!page.length) return all;
     all.push(...page);
   }
+}
+
+/** The read models a restart must reproduce exactly, in a stable order. */
+export async function dumpProjections(engine: { readDb: Pick<SqlDatabase, 'all'> }) {
+  const q = (sql: string) => engine.readDb.all<Record<string, unknown>>(sql);
+  return {
+    identities: await q('SELECT * FROM identities ORDER BY identity_id'),
+    roleAssignments: await q('SELECT * FROM role_assignments ORDER BY identity_id, role, source_key, granted_position'),
+    auditTimeline: await q('SELECT * FROM audit_timeline ORDER BY position'),
+  };
 }
