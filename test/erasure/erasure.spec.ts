@@ -57,12 +57,14 @@ const GRACE = {
   title: 'Rear Admiral',
   emails: [{ value: 'grace.hopper@navy.example.com', type: 'work', primary: true }],
   phoneNumbers: [{ value: '+1 703 555 0142', type: 'work' }],
-  addresses: [{ streetAddress: '1 Cobol Way', locality: 'Arlington', postalCode: '22201', country: 'US', type: 'work' }],
+  addresses: [{ streetAddress: '1 Cobol Way', locality: 'Arlington', postalCode: '22201-4795', country: 'US', type: 'work' }],
   active: true,
   [ENTERPRISE]: { department: 'Navy', employeeNumber: 'N-1906' },
 };
 const GRACE_RENAMED = 'Grace Brewster Hopper';
-const GRACE_VALUES = ['grace.hopper@navy.example.com', 'Hopper', 'Rear Admiral Grace Hopper', 'Amazing Grace', '+1 703 555 0142', '1 Cobol Way', '22201', GRACE_RENAMED];
+// Values distinctive enough that the database scan cannot find them by chance in hashes, UUIDs or
+// ciphertext (a bare 5-digit ZIP code occasionally turned up in the hex of a hash).
+const GRACE_VALUES = ['grace.hopper@navy.example.com', 'Hopper', 'Rear Admiral Grace Hopper', 'Amazing Grace', '+1 703 555 0142', '1 Cobol Way', '22201-4795', GRACE_RENAMED];
 
 const hr = (eventId: string, type: string, employeeId: string, effectiveDate: string, extra: Record<string, unknown> = {}) => ({ eventId, type, employeeId, effectiveDate, ...extra });
 
