@@ -63,7 +63,7 @@ const GRACE = {
 };
 const GRACE_RENAMED = 'Grace Brewster Hopper';
 // Values distinctive enough that the database scan cannot find them by chance in hashes, UUIDs or
-// ciphertext (a bare 5-digit ZIP code occasionally turned up in the hex of a hash).
+// ciphertext (a bare 5-digit ZIP code once turned up by chance in the events table).
 const GRACE_VALUES = ['grace.hopper@navy.example.com', 'Hopper', 'Rear Admiral Grace Hopper', 'Amazing Grace', '+1 703 555 0142', '1 Cobol Way', '22201-4795', GRACE_RENAMED];
 
 const hr = (eventId: string, type: string, employeeId: string, effectiveDate: string, extra: Record<string, unknown> = {}) => ({ eventId, type, employeeId, effectiveDate, ...extra });
