@@ -443,3 +443,43 @@ describe('decideAll', () => {
     expect(decide(s, { kind: 'ExpectRevision', revision: s.revision - 1 }, ctxAt(at(1000)))).toEqual({ events: [], rejection: { code: 'stale', message: expect.any(String) } });
   });
 });
+
+describe('login recording interval (lifecycle.loginRecordIntervalSeconds)', () => {
+  const login = { kind: 'RecordLogin' as const, issuer: 'https://idp', subject: 'ada', protocol: 'oidc' as const };
+  const throttled = { lifecycle: { ...LIFECYCLE, loginRecordIntervalSeconds: 300 } };
+  const plus = (base: string, ms: number) => new Date(new Date(base).getTime() + ms).toISOString();
+
+  it('records the first login, skips repeats of the same subject inside the interval, records again at the interval', () => {
+    const first = step(hiredEngineer(), login, at(1), throttled);
+    expect(types(first.d)).toEqual(['LoginRecorded']);
+    expect(first.s.lastLoginKey).toBe('idp:https://idp|ada');
+    const inside = step(first.s, login, plus(at(1), 299_999), throttled);
+    expect(inside.d).toEqual({ events: [] });
+    expect(types(step(first.s, login, plus(at(1), 300_000), throttled).d)).toEqual(['LoginRecorded']);
+    // Without the policy (or at 0) every login is recorded.
+    expect(types(step(first.s, login, plus(at(1), 1_000)).d)).toEqual(['LoginRecorded']);
+    expect(types(step(first.s, login, plus(at(1), 1_000), { lifecycle: { ...LIFECYCLE, loginRecordIntervalSeconds: 0 } }).d)).toEqual(['LoginRecorded']);
+  });
+
+  it('always records a login through another subject, one that clears an inactivity warning, and what a login changes', () => {
+    const first = step(hiredEngineer(), login, at(1), throttled);
+    const soon = plus(at(1), 60_000);
+    expect(types(step(first.s, { ...login, subject: 'ada-2' }, soon, throttled).d)).toEqual(['LoginRecorded']);
+    expect(types(step(first.s, { ...login, issuer: 'https://other' }, soon, throttled).d)).toEqual(['LoginRecorded']);
+    const warned = { ...first.s, inactivityWarnedAt: soon };
+    expect(types(step(warned, login, soon, throttled).d)).toEqual(['LoginRecorded']);
+    const moved = step(first.s, { ...login, attributes: { department: 'Finance' } }, soon, throttled);
+    expect(types(moved.d)[0]).toBe('AttributesChanged');
+    expect(types(moved.d)).not.toContain('LoginRecorded');
+    // A clock that went backwards is not "inside the interval".
+    expect(types(step(first.s, login, plus(at(1), -1_000), throttled).d)).toEqual(['LoginRecorded']);
+  });
+
+  it('never skips a refusal: a disabled account inside the interval is refused and the attempt recorded', () => {
+    const first = step(hiredEngineer(), login, at(1), throttled);
+    const disabled = step(first.s, { kind: 'DisableAccount', reason: 'admin', source: 'admin' }, plus(at(1), 1_000), throttled);
+    const refused = step(disabled.s, login, plus(at(1), 2_000), throttled);
+    expect(refused.d.rejection?.code).toBe('account_disabled');
+    expect(types(refused.d)).toEqual(['LoginRefused']);
+  });
+});

@@ -12,7 +12,7 @@ import {
   roleSourceKey,
 } from './events';
 import { canonicalJson } from '../canonical-json';
-import { ExternalKey, hrKey, keyString, parseKeyString } from './keys';
+import { ExternalKey, hrKey, idpKey, keyString, parseKeyString } from './keys';
 import { evolve, exists, IdentityState } from './state';
 
 export type IdentityCommand =
@@ -109,6 +109,19 @@ class Draft {
 
 const iso = (d: Date) => d.toISOString();
 const t = (s: string) => new Date(s).getTime();
+
+/**
+ * True when this login adds nothing the last recorded one did not say: same IdP subject, within the
+ * policy's interval, no inactivity warning to clear. Inactivity still counts from a login at most
+ * one interval old; refusals and attribute changes are always recorded.
+ */
+function loginRecordedRecently(s: IdentityState, cmd: { issuer: string; subject: string }, ctx: DecisionContext): boolean {
+  const interval = ctx.lifecycle.loginRecordIntervalSeconds ?? 0;
+  if (interval <= 0 || !s.lastLoginAt || s.inactivityWarnedAt) return false;
+  if (s.lastLoginKey !== keyString(idpKey(cmd.issuer, cmd.subject))) return false;
+  const since = ctx.now.getTime() - t(s.lastLoginAt);
+  return since >= 0 && since < interval * 1000;
+}
 
 /** Roles an account should hold by birthright now, or none for accounts that hold no access. */
 function desiredBirthright(s: IdentityState, engine: BirthrightEngine): Map<string, string> {
@@ -326,7 +339,9 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
       if (st.account === 'disabled') {
         return refuse(st.employment === 'terminated' ? 'terminated' : 'account_disabled', `account disabled (${st.disabledReason})`);
       }
-      d.emit(event('LoginRecorded', { at: now, issuer: cmd.issuer, subject: cmd.subject, protocol: cmd.protocol, credentialId: cmd.credentialId }));
+      if (!loginRecordedRecently(st, cmd, ctx)) {
+        d.emit(event('LoginRecorded', { at: now, issuer: cmd.issuer, subject: cmd.subject, protocol: cmd.protocol, credentialId: cmd.credentialId }));
+      }
       if (cmd.attributes) {
         const changes = diffAttributes(s().attributes, cmd.attributes);
         if (Object.keys(changes).length) {

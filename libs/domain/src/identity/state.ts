@@ -2,7 +2,7 @@ import { applyChanges, Attributes } from './attributes';
 import { erasedAttributes } from './personal-data';
 import type { IdentityEvent, RoleSource } from './events';
 import { roleSourceKey } from './events';
-import { keyString } from './keys';
+import { idpKey, keyString } from './keys';
 
 export type EmploymentStatus = 'none' | 'pending' | 'active' | 'terminated';
 export type AccountStatus = 'none' | 'pending' | 'active' | 'disabled' | 'deleted';
@@ -31,6 +31,8 @@ export interface IdentityState {
   termination?: { effectiveAt: string; reason: string; applied: boolean };
   provisionedAt?: string;
   lastLoginAt?: string;
+  /** The IdP key (issuer + subject) of the last recorded login. */
+  lastLoginKey?: string;
   /** Last login or (re)activation: what inactivity counts from. */
   lastActivityAt?: string;
   inactivityWarnedAt?: string;
@@ -81,6 +83,7 @@ export function evolve(s: IdentityState, e: IdentityEvent, at: string, revision 
       break;
     case 'LoginRecorded':
       n.lastLoginAt = e.data.at;
+      n.lastLoginKey = keyString(idpKey(e.data.issuer, e.data.subject));
       n.lastActivityAt = e.data.at;
       n.inactivityWarnedAt = undefined;
       break;

@@ -10,6 +10,13 @@ export interface LifecyclePolicy {
   inactivityWarningDays?: number;
   /** Days after a termination took effect before the account is deleted. */
   retentionDays: number;
+  /**
+   * A login of an active account through the same IdP subject within this many seconds of the
+   * last recorded one is answered without a new LoginRecorded (0 or absent: record every login).
+   * Inactivity counts days, so the last recorded login may lag the true one by at most this much
+   * (Active Directory's lastLogonTimestamp makes the same trade at 14 days).
+   */
+  loginRecordIntervalSeconds?: number;
 }
 
 export const DEFAULT_LIFECYCLE: LifecyclePolicy = {

@@ -22,6 +22,8 @@ export interface EngineConfig {
   inactivityDaysByRole: Record<string, number>;
   inactivityWarningDays: number;
   retentionDays: number;
+  /** See LifecyclePolicy.loginRecordIntervalSeconds. */
+  loginRecordIntervalSeconds: number;
   hrWebhookSecrets: string[];
   hrWebhookToleranceSeconds: number;
   /** How far behind the store's head projections may be for /ready to say ready. */
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = process.env): EngineConfig {
     inactivityDaysByRole: map('INACTIVITY_DAYS_BY_ROLE', {}),
     inactivityWarningDays: int('INACTIVITY_WARNING_DAYS', 7, 0, 3650),
     retentionDays: int('RETENTION_DAYS', 30, 0, 36500),
+    loginRecordIntervalSeconds: int('LOGIN_RECORD_INTERVAL_SECONDS', 300, 0, 86400),
     hrWebhookSecrets: secrets,
     hrWebhookToleranceSeconds: int('HR_WEBHOOK_TOLERANCE_SECONDS', 300, 1, 86400),
     readyMaxLagEvents: int('READY_MAX_LAG_EVENTS', 10000, 0, 1e9),

@@ -32,6 +32,7 @@ export function lifecycleFromConfig(c: EngineConfig): LifecyclePolicy {
     inactivityDaysByRole: c.inactivityDaysByRole,
     inactivityWarningDays: c.inactivityWarningDays,
     retentionDays: c.retentionDays,
+    loginRecordIntervalSeconds: c.loginRecordIntervalSeconds,
   };
 }
 
