@@ -441,6 +441,25 @@ describe.each(backends)('POST /sso/login, driven as an IdP login hook would (%s)
   });
 });
 
+describe('the replay cache under concurrent logins', () => {
+  it('claims sent in the same moment share a commit: of one token posted 20 times at once exactly one login counts', async () => {
+    const t = await startTestApp({ SSO_IDPS_FILE: idpsFile() });
+    try {
+      const idToken = await oidc.signIdToken({ alg: 'RS256', now: t.clock.now(), claims: ALICE });
+      const others = await Promise.all([1, 2, 3].map((i) => oidc.signIdToken({ alg: 'RS256', now: t.clock.now(), claims: { ...ALICE, sub: `user-${i}` } })));
+      const all = await Promise.all([...Array.from({ length: 20 }, () => t.post('/sso/login', { idToken })), ...others.map((o) => t.post('/sso/login', { idToken: o }))]);
+      const replayed = all.slice(0, 20);
+      expect(replayed.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(replayed.filter((r) => r.status === 401 && r.body.type === PROBLEM + 'replayed')).toHaveLength(19);
+      // Other tokens in the same batches are unaffected.
+      expect(all.slice(20).map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(Number((await t.engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM sso_replay'))!.n)).toBe(4);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('the replay cache lives in the database', () => {
   let shared: string;
   beforeEach(() => {

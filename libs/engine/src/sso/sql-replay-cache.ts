@@ -47,14 +47,49 @@ export class SqlReplayCache implements ReplayCache {
     return cache;
   }
 
-  async claim(issuer: string, credentialId: string, expiresAt: Date): Promise<boolean> {
+  /** Claims waiting for the next commit. */
+  private pending: { issuer: string; credentialId: string; expiresAt: number; resolve: (first: boolean) => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Claims made in the same turn of the event loop share one transaction: under load each login
+   * costs one INSERT instead of one commit, and a login waits at most one turn longer. A claim is
+   * answered only after the commit that holds it, so a replay is caught across restarts.
+   */
+  claim(issuer: string, credentialId: string, expiresAt: Date): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ issuer, credentialId, expiresAt: expiresAt.getTime(), resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
     const now = this.clock.now().getTime();
-    const changed = await this.db.run(CLAIM, [issuer, credentialId, expiresAt.getTime(), now]);
+    try {
+      const firsts = await this.db.transaction(async (tx) => {
+        const out: boolean[] = [];
+        const inBatch = new Set<string>();
+        for (const c of batch) {
+          // The same credential twice in one batch: only the first can win.
+          const k = `${c.issuer}\u0000${c.credentialId}`;
+          if (inBatch.has(k)) {
+            out.push(false);
+            continue;
+          }
+          inBatch.add(k);
+          out.push((await tx.run(CLAIM, [c.issuer, c.credentialId, c.expiresAt, now])) === 1);
+        }
+        return out;
+      });
+      batch.forEach((c, i) => c.resolve(firsts[i]));
+    } catch (e) {
+      for (const c of batch) c.reject(e);
+    }
     if (now - this.lastPurgeAt >= this.purgeIntervalMs && !this.purging) {
       // Off the request's path: a failed purge only leaves rows for the next one.
       void this.purge().catch(() => undefined);
     }
-    return changed === 1;
   }
 
   /** Deletes rows whose window has passed; returns how many. */
