@@ -1,11 +1,12 @@
 import Database from 'better-sqlite3';
 import { systemClock } from '@idlc/domain';
-import { EventStore, SqliteEventStore } from '@idlc/event-store';
+import { EventStore, newId, SqliteEventStore } from '@idlc/event-store';
 import { PostgresDatabase, SqliteDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BenchContext, BenchResult, ratio, tempDir, timeIt } from './lib';
 
+// Streams and event ids are named as the engine names them (UUIDv7, see libs/event-store/src/ids.ts), for the raw baseline too.
 const payload = () => ({
   type: 'LoginRecorded',
   version: 1,
@@ -18,10 +19,10 @@ const RAW_DDL = `CREATE TABLE raw_events (position INTEGER PRIMARY KEY, id TEXT 
 
 async function storeRates(store: EventStore, singles: number, batches: number) {
   const single = await timeIt(async () => {
-    for (let i = 0; i < singles; i++) await store.append(`identity-${randomUUID()}`, [payload()], 'no_stream');
+    for (let i = 0; i < singles; i++) await store.append(`identity-${newId()}`, [payload()], 'no_stream');
   });
   const batched = await timeIt(async () => {
-    for (let i = 0; i < batches; i++) await store.append(`identity-${randomUUID()}`, Array.from({ length: 100 }, payload), 'no_stream');
+    for (let i = 0; i < batches; i++) await store.append(`identity-${newId()}`, Array.from({ length: 100 }, payload), 'no_stream');
   });
   return { single: Math.round(singles / (single.ms / 1000)), batched: Math.round((batches * 100) / (batched.ms / 1000)) };
 }
@@ -40,7 +41,7 @@ export async function appendsBench(ctx: BenchContext): Promise<BenchResult[]> {
   const ins = raw.prepare('INSERT INTO raw_events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, 0, ?, 1, ?, ?, ?)');
   const row = () => {
     const p = payload();
-    return [randomUUID(), `identity-${randomUUID()}`, p.type, JSON.stringify(p.data), JSON.stringify(p.metadata), Date.now()];
+    return [newId(), `identity-${newId()}`, p.type, JSON.stringify(p.data), JSON.stringify(p.metadata), Date.now()];
   };
   const rawSingle = await timeIt(async () => {
     for (let i = 0; i < singles; i++) ins.run(...row());

@@ -1,6 +1,6 @@
 import { event, hrKey, identityStream, keyString, ManualClock } from '@idlc/domain';
 import { chainEvents, Engine, GENESIS_HASH, loadConfig } from '@idlc/engine';
-import { randomUUID } from 'node:crypto';
+import { newId } from '@idlc/event-store';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -48,7 +48,7 @@ export async function deadlineSweepBench(ctx: BenchContext): Promise<BenchResult
           event('AccountProvisioned', { source: 'hr', effectiveAt: '2026-01-05T00:00:00.000Z' }),
           event('RoleGranted', { role: 'employee-basic', source: { kind: 'birthright', ruleId: 'default' } }),
         ];
-        const stream = identityStream(randomUUID());
+        const stream = identityStream(newId());
         // Hash-chained like every stream the engine writes, so firing reads the head hash from the last event.
         return engine.store.append(
           stream,

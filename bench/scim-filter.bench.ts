@@ -1,6 +1,6 @@
 import { systemClock, type IdentityCommand } from '@idlc/domain';
 import { Engine, loadConfig, normalizeResource, initialAttributes, USER_SCHEMA } from '@idlc/engine';
-import { randomUUID } from 'node:crypto';
+import { newId } from '@idlc/event-store';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,7 +39,7 @@ export async function scimFilterBench(ctx: BenchContext): Promise<BenchResult[]>
       { kind: 'ProvisionAccount', source: 'scim', attributes: initialAttributes(doc), keys: [{ kind: 'scim-username', value: doc.userName as string }] },
       { kind: 'ReplaceScimResource', resource: doc },
     ];
-    const out = await engine.commands.execute(randomUUID(), cmds, { metadata: { source: 'scim', actor: 'bench', correlationId: `bench-${i}` } });
+    const out = await engine.commands.execute(newId(), cmds, { metadata: { source: 'scim', actor: 'bench', correlationId: `bench-${i}` } });
     if (out.rejection) throw new Error(`user ${i}: ${JSON.stringify(out.rejection)}`);
   };
   let next = 0;

@@ -58,7 +58,9 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect(read[0].metadata).toMatchObject({ correlationId: 'c-1', causationId: 'cause-1', source: 'test', actor: 'contract' });
       expect(read[0].version).toBe(1);
       expect(read[0].streamId).toBe(s('a'));
-      expect(read[0].id).toMatch(/^[0-9a-f-]{36}$/);
+      // UUIDv7, made in order: ids sort as they were appended (index locality, see libs/event-store/src/ids.ts).
+      expect(read.map((e) => e.id).every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))).toBe(true);
+      expect(read.map((e) => e.id.slice(0, 13))).toEqual(read.map((e) => e.id.slice(0, 13)).sort());
       expect(read[0].recordedAt.toISOString()).toBe('2026-03-01T10:00:00.000Z');
       expect(await store.streamRevision(s('a'))).toBe(2);
       expect(await store.streamRevision(s('none'))).toBe(-1);

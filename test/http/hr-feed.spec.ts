@@ -29,6 +29,8 @@ describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (
     expect(r.status).toBe(200);
     expect(r.body.results[0]).toMatchObject({ eventId: 'evt-1', status: 'applied' });
     const id = r.body.results[0].identityId;
+    // New identities get a UUIDv7 (time-ordered) id.
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     await t.settle();
     let got = await t.get(`/identities/${id}`);
     expect(got.status).toBe(200);

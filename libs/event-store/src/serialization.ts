@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids';
 import type { AppendResult, EventToAppend, StoredEvent } from './port';
 
 export interface EventRow {
@@ -40,7 +40,7 @@ export function prepareEvents(events: EventToAppend[]): PreparedEvent[] {
     if (!e.type || typeof e.type !== 'string') throw new TypeError('event type is required');
     if (!Number.isInteger(e.version) || e.version < 1) throw new TypeError(`event ${e.type}: version must be an integer >= 1`);
     return {
-      id: e.id ?? randomUUID(),
+      id: e.id ?? newId(),
       type: e.type,
       version: e.version,
       data: JSON.stringify(e.data ?? {}),

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { AttributeName, Attributes, hrKey, IdentityCommand, keyString } from '@idlc/domain';
-import { randomUUID } from 'node:crypto';
+import { newId } from '@idlc/event-store';
 import { FieldError, validateDto } from '../common/validation';
 import { DuplicateKeyError, IdentityCommands } from '../identity/identity-commands';
 import { HrBatchDto, HrEventDto } from './hr-event.dto';
@@ -79,7 +79,7 @@ export class HrFeedService {
     const attributes = attributesOf(e);
     switch (e.type) {
       case 'hire':
-        identityId ??= randomUUID();
+        identityId ??= newId();
         command = { kind: 'Hire', employeeId: e.employeeId, effectiveAt, attributes: definedOnly(attributes), hrEventId: e.eventId };
         break;
       case 'change':

@@ -12,7 +12,7 @@ import {
   Rejection,
 } from '@idlc/domain';
 import { EventMetadata } from '@idlc/event-store';
-import { randomUUID } from 'node:crypto';
+import { newId } from '@idlc/event-store';
 import type { Engine } from '../engine';
 import { DuplicateKeyError } from '../identity/identity-commands';
 import { parseAttributeList, projectAttributes } from './attributes';
@@ -232,7 +232,7 @@ export class ScimService {
     for (const k of keys) {
       if (await this.engine.commands.findByKey(keyString(k))) throw new ScimError(409, 'uniqueness', `${k.kind === 'scim-username' ? 'userName' : 'externalId'} ${k.value} is already taken`);
     }
-    const id = randomUUID();
+    const id = newId();
     const cmds: IdentityCommand[] = [
       { kind: 'ProvisionAccount', source: 'scim', attributes: initialAttributes(doc), keys },
       { kind: 'ReplaceScimResource', resource: doc },
@@ -540,7 +540,7 @@ export class ScimService {
   async createGroup(body: unknown, base: string, caller: ScimCaller, attrs: ListParams = {}): Promise<ScimResult> {
     const { doc } = normalizeResource(GROUP_SCHEMA, body);
     const members = await this.resolveMembers(doc.members);
-    const id = randomUUID();
+    const id = newId();
     const s = await this.changeGroup(
       id,
       [{ kind: 'CreateGroup', displayName: doc.displayName as string, externalId: doc.externalId as string | undefined, members }],

@@ -17,7 +17,7 @@ import {
   type TrustedIdpConfig,
   type VerifiedLogin,
 } from '@idlc/sso-verification';
-import { randomUUID } from 'node:crypto';
+import { newId } from '@idlc/event-store';
 import { Lru } from '../common/lru';
 import type { FieldError } from '../common/validation';
 import type { Engine } from '../engine';
@@ -163,7 +163,7 @@ export class SsoLoginService {
       const hrIdentity = await this.hrMatch(login);
       if (hrIdentity) return this.result(await this.link(hrIdentity, ks, recordLogin, metadata), false);
 
-      const identityId = randomUUID();
+      const identityId = newId();
       const provision: IdentityCommand = {
         kind: 'ProvisionAccount',
         source: 'sso',

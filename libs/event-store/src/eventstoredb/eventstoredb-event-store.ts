@@ -20,7 +20,8 @@ import {
 } from '@eventstore/db-client';
 import type { AllStreamResolvedEvent, AppendExpectedRevision, Position, StreamingRead } from '@eventstore/db-client';
 import type { Clock } from '@idlc/domain';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newId } from '../ids';
 import { checkExpected, EventStoreUnavailableError, KeyAlreadyClaimedError, WrongExpectedVersionError } from '../errors';
 import type {
   AppendOptions,
@@ -650,7 +651,7 @@ function prepare(events: EventToAppend[]): PreparedEvent[] {
     if (e.type.startsWith('$')) throw new TypeError(`event ${e.type}: types starting with $ are reserved by EventStoreDB`);
     if (!Number.isInteger(e.version) || e.version < 1) throw new TypeError(`event ${e.type}: version must be an integer >= 1`);
     if (e.id !== undefined && !UUID_RE.test(e.id)) throw new TypeError(`event ${e.type}: id must be a UUID`);
-    const id = (e.id ?? randomUUID()).toLowerCase();
+    const id = (e.id ?? newId()).toLowerCase();
     if (ids.has(id)) throw Object.assign(new Error(`event id ${id} appears twice in one append`), { code: 'DUPLICATE_EVENT_ID' });
     ids.add(id);
     return { id, supplied: e.id !== undefined, type: e.type, version: e.version, data: e.data ?? {}, metadata: e.metadata ?? {} };
