@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { insertChunkSize, multiRowInsert, Mutex, SqlDatabase, SqlExecutor } from './sql';
 
 export interface SqliteOptions {
@@ -9,7 +10,27 @@ export interface SqliteOptions {
   filename: string;
   /** 'NORMAL' survives process crashes; 'FULL' also survives power loss of the last commits. */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Copy the WAL back into the database file on a helper thread (default: on for files). Otherwise
+   * every thousandth page committed pays for a checkpoint and its fsyncs inside someone's commit.
+   */
+  backgroundCheckpoint?: boolean;
 }
+
+/** Commits before the checkpoint thread starts: short-lived databases (tests, CLI reads) never need one. */
+const CHECKPOINTER_AFTER_COMMITS = 256;
+/** With the thread running, the writer checkpoints only when the WAL outgrows this (pages), as a backstop. */
+const BACKSTOP_AUTOCHECKPOINT = 10_000;
+
+// Runs on its own thread with its own connection: PASSIVE never blocks the writer or readers, it
+// copies what no reader still needs; the writer restarts the WAL once all of it has been copied.
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.filename, { fileMustExist: true });
+const timer = setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
+`;
 
 // better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
 const bindOne = (p: unknown): unknown => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p);
@@ -42,6 +63,8 @@ export class SqliteDatabase implements SqlDatabase {
   /** Emits 'committed' after event appends, to wake subscribers without polling. */
   readonly events = new EventEmitter();
   private closed = false;
+  private commits = 0;
+  private checkpointer?: Worker;
 
   constructor(readonly options: SqliteOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -170,7 +193,48 @@ export class SqliteDatabase implements SqlDatabase {
 
   /** Runs a synchronous unit of work on the writer, in a transaction, under the mutex. */
   writeSync<T>(fn: () => T): Promise<T> {
+    this.noteCommit();
     return this.mutex.run(() => this.writer.transaction(fn)());
+  }
+
+  private noteCommit(): void {
+    if (++this.commits === CHECKPOINTER_AFTER_COMMITS) this.startCheckpointer();
+  }
+
+  /** True while the WAL is copied back on the helper thread (diagnostics, tests). */
+  get checkpointingInBackground(): boolean {
+    return this.checkpointer !== undefined;
+  }
+
+  private startCheckpointer(): void {
+    if (this.options.backgroundCheckpoint === false || this.options.filename === ':memory:' || this.closed) return;
+    const worker = new Worker(CHECKPOINTER_SOURCE, {
+      eval: true,
+      workerData: { module: require.resolve('better-sqlite3'), filename: this.options.filename, intervalMs: 100 },
+    });
+    // The engine's shutdown closes the database; the thread alone must not keep the process up.
+    worker.unref();
+    const stopped = () => {
+      if (this.checkpointer !== worker) return;
+      this.checkpointer = undefined;
+      if (!this.closed) this.writer.pragma('wal_autocheckpoint = 1000');
+    };
+    worker.once('error', stopped);
+    worker.once('exit', stopped);
+    this.checkpointer = worker;
+    this.writer.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
+  }
+
+  private async stopCheckpointer(): Promise<void> {
+    const worker = this.checkpointer;
+    if (!worker) return;
+    this.checkpointer = undefined;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage('stop');
+    // A checkpoint in progress finishes first; a thread that does not stop is ended.
+    const timer = setTimeout(() => void worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 
   async all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
@@ -200,6 +264,7 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    this.noteCommit();
     return this.mutex.run(async () => {
       this.writer.exec('BEGIN IMMEDIATE');
       try {
@@ -246,6 +311,8 @@ export class SqliteDatabase implements SqlDatabase {
     if (this.closed) return;
     this.closed = true;
     await this.mutex.run(() => undefined);
+    // Before the writer closes: the last connection to close checkpoints and removes the WAL.
+    await this.stopCheckpointer();
     this.events.removeAllListeners();
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
