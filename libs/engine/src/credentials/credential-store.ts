@@ -69,6 +69,9 @@ function toCredential(r: Row): Credential {
 interface CacheEntry {
   row: Row | undefined;
   loadedAt: number;
+  /** Derived once per load, not per request: the stored hash as bytes and the public view. */
+  secret: Buffer;
+  credential: Credential;
 }
 
 export interface CredentialStoreOptions {
@@ -149,26 +152,30 @@ export class CredentialStore {
   async authenticate(token: string): Promise<Credential | undefined> {
     const m = TOKEN.exec(token);
     const given = sha256(m ? m[2] : token);
-    const row = m ? await this.lookup(m[1]) : undefined;
-    const stored = row ? Buffer.from(row.secret_sha256, 'hex') : DUMMY;
-    const match = timingSafeEqual(given, stored) && row !== undefined;
+    const entry = m ? await this.lookup(m[1]) : undefined;
+    const row = entry?.row;
+    const match = timingSafeEqual(given, entry ? entry.secret : DUMMY) && row !== undefined;
     if (!match || !row) return undefined;
     const now = this.clock.now().getTime();
     if (row.revoked_at !== null && row.revoked_at !== undefined) return undefined;
     if (row.expires_at !== null && row.expires_at !== undefined && Number(row.expires_at) <= now) return undefined;
     this.touch(row.id, now);
-    return toCredential(row);
+    return entry!.credential;
   }
 
-  private async lookup(id: string): Promise<Row | undefined> {
+  private async lookup(id: string): Promise<CacheEntry | undefined> {
     const now = this.clock.now().getTime();
     const hit = this.cache.get(id);
-    if (hit && now - hit.loadedAt < this.cacheMs) return hit.row;
+    if (hit && now - hit.loadedAt < this.cacheMs) return hit;
     const row = await this.db.get<Row>('SELECT * FROM api_credentials WHERE id = ?', [id]);
     // Bounded: unknown ids are not remembered, so random tokens cannot grow the map.
-    if (row) this.cache.set(id, { row, loadedAt: now });
-    else this.cache.delete(id);
-    return row;
+    if (!row) {
+      this.cache.delete(id);
+      return undefined;
+    }
+    const entry = { row, loadedAt: now, secret: Buffer.from(row.secret_sha256, 'hex'), credential: toCredential(row) };
+    this.cache.set(id, entry);
+    return entry;
   }
 
   private touch(id: string, now: number): void {
