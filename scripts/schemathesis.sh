@@ -26,20 +26,10 @@ if [ ! -x "$VENV/bin/schemathesis" ] || [ "$installed" != "$SCHEMATHESIS_VERSION
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-DATA_DIR=$(mktemp -d)
+# shellcheck source=lib/api-server.sh
+source scripts/lib/api-server.sh
 HR_SECRET="schemathesis-hr-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 SCIM_TOKEN="schemathesis-scim-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-LOG="$DATA_DIR/server.log"
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
-}
-trap cleanup EXIT
 
 # One credential holding every scope, made the way an operator bootstraps a deployment.
 TOKEN=$(DATA_DIR="$DATA_DIR" EVENT_STORE=sqlite KAFKA_BROKERS= LOG_LEVEL=warn \
@@ -47,18 +37,7 @@ TOKEN=$(DATA_DIR="$DATA_DIR" EVENT_STORE=sqlite KAFKA_BROKERS= LOG_LEVEL=warn \
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 SCHEMATHESIS_AUTH_HEADER="${SCHEMATHESIS_AUTH_HEADER:-Authorization: Bearer $TOKEN}"
 
-echo "== starting the server on 127.0.0.1:$PORT (data in $DATA_DIR)"
-DATA_DIR="$DATA_DIR" PORT="$PORT" HOST=127.0.0.1 EVENT_STORE=sqlite KAFKA_BROKERS= LOG_LEVEL=warn \
-  HR_WEBHOOK_SECRETS="$HR_SECRET" SCIM_TOKENS="$SCIM_TOKEN" \
-  node dist/apps/api/src/main.js >"$LOG" 2>&1 &
-SERVER_PID=$!
-URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 150); do
-  if curl -fsS "$URL/ready" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "!! the server exited:"; cat "$LOG"; exit 1; fi
-  sleep 0.2
-done
-curl -fsS "$URL/ready" >/dev/null
+start_api HR_WEBHOOK_SECRETS="$HR_SECRET" SCIM_TOKENS="$SCIM_TOKEN"
 
 # A few identities, so cases that hit their ids (see the hooks) reach the 200 answers, not only 404s.
 KNOWN_IDS=$(URL="$URL" IDLC_HR_SECRET="$HR_SECRET" IDLC_TOKEN="$TOKEN" python3 - <<'PY'

@@ -28,30 +28,12 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   npm run build --silent
 fi
 
-DATA_DIR=$(mktemp -d)
+# shellcheck source=lib/api-server.sh
+source scripts/lib/api-server.sh
 TOKEN="scim-conformance-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-LOG="$DATA_DIR/server.log"
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
-}
-trap cleanup EXIT
 
-echo "== starting the server on 127.0.0.1:$PORT (data in $DATA_DIR)"
-DATA_DIR="$DATA_DIR" PORT="$PORT" HOST=127.0.0.1 SCIM_TOKENS="$TOKEN" LOG_LEVEL=warn \
-  node dist/apps/api/src/main.js >"$LOG" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "!! the server exited:"; cat "$LOG"; exit 1; fi
-  sleep 0.2
-done
-URL="http://127.0.0.1:$PORT/scim/v2"
+start_api SCIM_TOKENS="$TOKEN"
+URL="$URL/scim/v2"
 
 failed=0
 echo "== scim2-tester $SCIM2_TESTER_VERSION (scim2 test)"

@@ -1,17 +1,11 @@
 import { Admin, Kafka } from 'kafkajs';
 import { startTestApp, TestApp } from '../support/app';
 import { describeIf, serviceEnv } from '../support/services';
-import { cleanUp, committed, endOffsets, produce, testKafka, uniqueName, waitFor } from './support/kafka-test';
+import { cleanUp, committed, endOffsets, hireEvent, produce, suiteTopics, testKafka, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
-const hire = (employeeId: string) => ({
-  eventId: `lag-${employeeId}`,
-  type: 'hire',
-  employeeId,
-  effectiveDate: '2026-01-05',
-  attributes: { givenName: 'Ada', familyName: employeeId, email: `${employeeId.toLowerCase()}@example.com`, department: 'Engineering', title: 'Engineer', employmentType: 'employee', location: 'London' },
-});
+const hire = (employeeId: string) => hireEvent(`lag-${employeeId}`, employeeId);
 
 /** The consumer-lag samples of one /metrics scrape: per partition, and the topic total. */
 async function scrapeLag(t: TestApp, topic: string): Promise<{ partitions: Record<string, number>; total: number | undefined }> {
@@ -33,13 +27,7 @@ describeIf(brokers)('idlc_kafka_consumer_lag on /metrics, against the broker', (
   let kafka: Kafka;
   let admin: Admin;
   let t: TestApp | undefined;
-  const topics = {
-    KAFKA_HR_TOPIC: uniqueName('lag-hr'),
-    KAFKA_DLQ_TOPIC: uniqueName('lag-hr-dlq'),
-    KAFKA_LIFECYCLE_TOPIC: uniqueName('lag-lifecycle'),
-    KAFKA_HR_GROUP: uniqueName('lag-hr-group'),
-    KAFKA_TOPIC_PARTITIONS: '3',
-  };
+  const topics = suiteTopics('lag', 3);
   const hrTopic = topics.KAFKA_HR_TOPIC;
 
   beforeAll(async () => {

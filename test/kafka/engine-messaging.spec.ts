@@ -1,32 +1,19 @@
 import { DLQ_HEADERS, LIFECYCLE_HEADERS } from '@idlc/engine';
 import { Admin, Kafka } from 'kafkajs';
 import { describeIf, serviceEnv } from '../support/services';
-import { allEvents, cleanUp, openEngine, produce, readTopic, TestEngine, testKafka, uniqueName, waitFor } from './support/kafka-test';
+import { allEvents, cleanUp, hireEvent, openEngine, produce, readTopic, suiteTopics, TestEngine, testKafka, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
-const hire = (eventId: string, employeeId: string, department = 'Engineering') => ({
-  eventId,
-  type: 'hire',
-  employeeId,
-  effectiveDate: '2026-01-05',
-  attributes: { givenName: 'Ada', familyName: 'Lovelace', email: `${employeeId.toLowerCase()}@example.com`, department, title: 'Engineer', employmentType: 'employee', location: 'London' },
-});
+const hire = (eventId: string, employeeId: string, department = 'Engineering') => hireEvent(eventId, employeeId, department, 'Ada', 'Lovelace');
 
 describeIf(brokers)('Engine.start() with KAFKA_BROKERS: HR topic in, dead letters, lifecycle topic out', () => {
   jest.setTimeout(60_000);
   let kafka: Kafka;
   let admin: Admin;
   let t: TestEngine | undefined;
-  const topics = {
-    KAFKA_HR_TOPIC: uniqueName('engine-hr'),
-    KAFKA_DLQ_TOPIC: uniqueName('engine-hr-dlq'),
-    KAFKA_LIFECYCLE_TOPIC: uniqueName('engine-lifecycle'),
-    KAFKA_HR_GROUP: uniqueName('engine-hr-group'),
-    KAFKA_CLIENT_ID: 'idlc-test',
-    // One partition, so "does not block the partition" is about the very messages after the poison.
-    KAFKA_TOPIC_PARTITIONS: '1',
-  };
+  // One partition, so "does not block the partition" is about the very messages after the poison.
+  const topics = { ...suiteTopics('engine', 1), KAFKA_CLIENT_ID: 'idlc-test' };
 
   beforeAll(async () => {
     kafka = testKafka(brokers!);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpRequest, spawnBuilt, Spawned, WORKER_MAIN } from '../support/built';
 import { describeIf, serviceEnv } from '../support/services';
-import { allEvents, applyDirectly, BIRTHRIGHT, cleanUp, committed, createTopics, HrEvent, openEngine, produce, testKafka, uniqueName, waitFor } from './support/kafka-test';
+import { allEvents, applyDirectly, BIRTHRIGHT, cleanUp, committed, createTopics, hireEvent, openEngine, produce, suiteTopics, testKafka, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
@@ -13,13 +13,7 @@ const MESSAGES = 60;
 const HIRES_PER_MESSAGE = 40;
 const PARTITIONS = 3;
 
-const hire = (employeeId: string): HrEvent => ({
-  eventId: `${employeeId}-hire`,
-  type: 'hire',
-  employeeId,
-  effectiveDate: '2026-01-05',
-  attributes: { givenName: 'Given', familyName: employeeId, email: `${employeeId.toLowerCase()}@example.com`, department: 'Engineering', title: 'Engineer', employmentType: 'employee', location: 'London' },
-});
+const hire = (employeeId: string) => hireEvent(`${employeeId}-hire`, employeeId, 'Engineering', 'Given');
 
 /** Message j goes to partition j % 3, so on a fresh topic its offset there is floor(j / 3). */
 const messageHires = (j: number) => Array.from({ length: HIRES_PER_MESSAGE }, (_, i) => hire(`M${String(j).padStart(3, '0')}E${String(i).padStart(3, '0')}`));
@@ -43,13 +37,7 @@ describeIf(brokers)('the worker process (built) on SIGTERM while consuming the H
   let admin: Admin;
   let dir: string;
   const spawned: Spawned[] = [];
-  const topics = {
-    KAFKA_HR_TOPIC: uniqueName('worker-hr'),
-    KAFKA_DLQ_TOPIC: uniqueName('worker-hr-dlq'),
-    KAFKA_LIFECYCLE_TOPIC: uniqueName('worker-lifecycle'),
-    KAFKA_HR_GROUP: uniqueName('worker-hr-group'),
-    KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
-  };
+  const topics = suiteTopics('worker', PARTITIONS);
 
   beforeAll(async () => {
     kafka = testKafka(brokers!);

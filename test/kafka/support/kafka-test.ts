@@ -77,6 +77,28 @@ export interface HrEvent {
   attributes: Record<string, string>;
 }
 
+/** A hire effective 2026-01-05 into Engineering (or `department`), as the HR feed sends it. */
+export function hireEvent(eventId: string, employeeId: string, department = 'Engineering', givenName = 'Ada', familyName = employeeId): HrEvent {
+  return {
+    eventId,
+    type: 'hire',
+    employeeId,
+    effectiveDate: '2026-01-05',
+    attributes: { givenName, familyName, email: `${employeeId.toLowerCase()}@example.com`, department, title: 'Engineer', employmentType: 'employee', location: 'London' },
+  };
+}
+
+/** A suite's own HR, dead-letter and lifecycle topics and consumer group, as engine settings. */
+export function suiteTopics(prefix: string, partitions: number) {
+  return {
+    KAFKA_HR_TOPIC: uniqueName(`${prefix}-hr`),
+    KAFKA_DLQ_TOPIC: uniqueName(`${prefix}-hr-dlq`),
+    KAFKA_LIFECYCLE_TOPIC: uniqueName(`${prefix}-lifecycle`),
+    KAFKA_HR_GROUP: uniqueName(`${prefix}-hr-group`),
+    KAFKA_TOPIC_PARTITIONS: String(partitions),
+  };
+}
+
 export interface HrDataSet {
   events: HrEvent[];
   /** Attributes each employee must end up with. */
