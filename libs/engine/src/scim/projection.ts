@@ -12,7 +12,7 @@ import {
 } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { chunk, ms, placeholders, Projection } from '../projections/projection';
+import { chunk, ms, placeholders, Projection, streamsStartingIn } from '../projections/projection';
 import { userDocFromState } from './mapping';
 import { Doc } from './normalize';
 import { GROUP_SCHEMA, USER_SCHEMA } from './schemas';
@@ -107,7 +107,9 @@ ${valuesDdl('scim_group_values', d)}
   }
 
   private async applyUsers(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
-    const ids = [...new Set(events.map((e) => identityIdOf(e.streamId)))];
+    // A stream starting in this batch has no row yet: whether it is a SCIM user is decided below.
+    const starting = streamsStartingIn(events);
+    const ids = [...new Set(events.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
     const states = new Map<string, IdentityState>();
     for (const part of chunk(ids, 500)) {
       const rows = await tx.all<{ id: string; state: string }>(`SELECT id, state FROM scim_users WHERE id IN (${placeholders(part.length)})`, part);
