@@ -62,7 +62,7 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
   async apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void> {
     const mine = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
     if (!mine.length) return;
-    const starting = streamsStartingIn(mine);
+    const starting = streamsStartingIn(events);
     const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
     const states = new Map<string, IdentityState>();
     for (const part of chunk(ids, 500)) {

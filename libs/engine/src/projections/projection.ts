@@ -42,6 +42,9 @@ export interface Projection {
  * not look one up. In a rebuild that is nearly every identity of a batch.
  */
 export function streamsStartingIn(events: readonly StoredEvent[]): Set<string> {
+  // Several projections ask about the same batch array: answer from the first computation.
+  const known = startingCache.get(events);
+  if (known) return known;
   const seen = new Set<string>();
   const starting = new Set<string>();
   for (const e of events) {
@@ -51,8 +54,11 @@ export function streamsStartingIn(events: readonly StoredEvent[]): Set<string> {
     seen.add(id);
     if (e.revision === 0) starting.add(id);
   }
+  startingCache.set(events, starting);
   return starting;
 }
+
+const startingCache = new WeakMap<readonly StoredEvent[], Set<string>>();
 
 /** `?, ?, ?` for n values. */
 export const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');

@@ -101,14 +101,14 @@ ${valuesDdl('scim_group_values', d)}
     const users = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
     const groups = events.filter((e) => e.streamId.startsWith(GROUP_STREAM_PREFIX));
     const membersChanged = new Set<string>();
-    if (users.length) await this.applyUsers(users, tx);
+    if (users.length) await this.applyUsers(users, streamsStartingIn(events), tx);
     if (groups.length) await this.applyGroups(groups, tx, membersChanged);
     for (const part of chunk([...membersChanged], 200)) await this.refreshUserGroups(part, tx);
   }
 
-  private async applyUsers(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
-    // A stream starting in this batch has no row yet: whether it is a SCIM user is decided below.
-    const starting = streamsStartingIn(events);
+  /** `starting`: identities whose stream starts in this batch, so no row of theirs exists yet. */
+  private async applyUsers(events: StoredEvent[], starting: Set<string>, tx: SqlExecutor): Promise<void> {
+    // Whether a stream starting in this batch is a SCIM user is decided below, from its first event.
     const ids = [...new Set(events.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
     const states = new Map<string, IdentityState>();
     for (const part of chunk(ids, 500)) {
