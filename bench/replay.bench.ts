@@ -9,7 +9,8 @@ import { BenchContext, BenchResult, peakRssMb, ratio, tempDir, timeIt } from './
 import { history } from './replay-mix';
 
 export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
-  const identities = ctx.quick ? 5000 : 100_000;
+  // REPLAY_IDENTITIES picks a size between the quick (5,000) and the full (100,000) run.
+  const identities = Number(process.env.REPLAY_IDENTITIES) || (ctx.quick ? 5000 : 100_000);
   const dir = tempDir('replay');
   const config = loadConfig({ DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), WORKER_MODE: 'api' });
   const engine = await Engine.open({ config, clock: systemClock });

@@ -1,5 +1,8 @@
 import { PostgresDatabase, SqlDatabase, SqliteDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeIf, serviceEnv } from '../support/services';
 
 /** The set-wise writes the projections use: every row lands once, across chunk boundaries, in one transaction. */
@@ -71,3 +74,36 @@ describeIf(pgUrl)('PostgreSQL', () =>
     };
   }),
 );
+
+describe('SQLite bulk tuning', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'idlc-bulk-wal-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('checkpoints the WAL from a helper thread while the writer does not, and puts the writer back after', async () => {
+    const filename = join(dir, 'bulk.db');
+    const db = new SqliteDatabase({ filename });
+    try {
+      await db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+      const autocheckpoint = db.writer.pragma('wal_autocheckpoint', { simple: true });
+      const restore = await db.tuneForBulk();
+      expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      const fileBefore = statSync(filename).size;
+      // Several MiB over a few commits: only a checkpoint moves them from the WAL into the file.
+      const value = 'x'.repeat(1000);
+      for (let c = 0; c < 4; c++) {
+        await db.transaction((tx) => tx.insertMany('t', ['k', 'v'], Array.from({ length: 2000 }, (_, i) => [c * 2000 + i, value])));
+      }
+      const deadline = Date.now() + 10_000;
+      while (statSync(filename).size < fileBefore + 6_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(statSync(filename).size).toBeGreaterThan(fileBefore + 6_000_000);
+      await restore();
+      expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(autocheckpoint);
+      expect(await db.get('SELECT count(*) AS c FROM t')).toEqual({ c: 8000 });
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -88,12 +88,16 @@ export class PersonalDataCipher {
     const need = new Set<string>();
     const encrypted = new Set<string>();
     const erased = new Set<string>();
+    // Events holding ciphertext: under a key that is not destroyed, the others read as stored.
+    const withCiphertext = new Set<StoredEvent>();
     for (const e of events) {
       if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) continue;
       const id = identityIdOf(e.streamId);
       if (e.type === 'IdentityErased') erased.add(id);
-      if (hasEncrypted(e.data)) encrypted.add(id);
-      else if (hasPersonalValue(e.type, e.data)) need.add(id);
+      if (hasEncrypted(e.data)) {
+        encrypted.add(id);
+        withCiphertext.add(e);
+      } else if (hasPersonalValue(e.type, e.data)) need.add(id);
     }
     for (const id of [...erased, ...encrypted]) need.add(id);
     if (!need.size) return events;
@@ -113,7 +117,7 @@ export class PersonalDataCipher {
       if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) return e;
       const id = identityIdOf(e.streamId);
       const status = statuses.get(id);
-      if (!status) return e;
+      if (!status || (status.state !== 'destroyed' && !withCiphertext.has(e))) return e;
       try {
         const data = this.decryptData(e, id, status);
         return data === e.data ? e : { ...e, data };

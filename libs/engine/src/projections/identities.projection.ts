@@ -12,7 +12,7 @@ import {
 } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { BatchContext, chunk, ms, placeholders, Projection } from './projection';
+import { BatchContext, chunk, ms, placeholders, Projection, streamsStartingIn } from './projection';
 
 /**
  * Personal attributes are dropped from the read model once an account is deleted. An erased
@@ -62,7 +62,8 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
   async apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void> {
     const mine = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
     if (!mine.length) return;
-    const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))];
+    const starting = streamsStartingIn(events);
+    const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
     const states = new Map<string, IdentityState>();
     for (const part of chunk(ids, 500)) {
       const rows = await tx.all<{ identity_id: string; state: string }>(
@@ -75,6 +76,9 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
     // unlink after it in the batch cancels it, and an unlink with no link before it in the batch
     // is left to the database (it removes the row only if that identity still owns the key).
     const keys = new Map<string, { owner: string | null | undefined; unlinks: string[] }>();
+    // The events of one append share their recording time: format it once per run of them.
+    let atMs = NaN;
+    let atIso = '';
     for (const e of mine) {
       const id = identityIdOf(e.streamId);
       const before = states.get(id) ?? initialState(id);
@@ -86,7 +90,12 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
       }
       // The fold continues from what the row holds (personal attributes dropped once deleted), also
       // inside a batch: the result never depends on where batches happen to split.
-      states.set(id, publicState(evolve(before, ev, e.recordedAt.toISOString(), e.revision)));
+      const t = e.recordedAt.getTime();
+      if (t !== atMs) {
+        atMs = t;
+        atIso = e.recordedAt.toISOString();
+      }
+      states.set(id, publicState(evolve(before, ev, atIso, e.revision)));
       if (ev.type === 'ExternalKeyLinked') {
         keys.set(keyString(ev.data.key), { owner: id, unlinks: [] });
       } else if (ev.type === 'ExternalKeyUnlinked') {

@@ -1,4 +1,4 @@
-import type { IdentityState } from '@idlc/domain';
+import { IDENTITY_STREAM_PREFIX, identityIdOf, IdentityState } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
 
@@ -35,6 +35,30 @@ export interface Projection {
   ddl(dialect: Dialect): string;
   apply(events: StoredEvent[], tx: SqlExecutor, ctx?: BatchContext): Promise<void>;
 }
+
+/**
+ * Identities whose stream starts (revision 0) within `events`, before any other event of theirs in
+ * it: no earlier event exists, so no read model can hold a row for them yet and a projection need
+ * not look one up. In a rebuild that is nearly every identity of a batch.
+ */
+export function streamsStartingIn(events: readonly StoredEvent[]): Set<string> {
+  // Several projections ask about the same batch array: answer from the first computation.
+  const known = startingCache.get(events);
+  if (known) return known;
+  const seen = new Set<string>();
+  const starting = new Set<string>();
+  for (const e of events) {
+    if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) continue;
+    const id = identityIdOf(e.streamId);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (e.revision === 0) starting.add(id);
+  }
+  startingCache.set(events, starting);
+  return starting;
+}
+
+const startingCache = new WeakMap<readonly StoredEvent[], Set<string>>();
 
 /** `?, ?, ?` for n values. */
 export const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');

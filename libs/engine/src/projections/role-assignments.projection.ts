@@ -1,7 +1,7 @@
 import { IDENTITY_STREAM_PREFIX, identityIdOf, roleSourceKey, toIdentityEvent } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { Projection } from './projection';
+import { Projection, streamsStartingIn } from './projection';
 
 /**
  * Who holds which role, with the interval each grant was in force: answers "who held role R at
@@ -39,6 +39,8 @@ CREATE INDEX IF NOT EXISTS role_assignments_open ON role_assignments (identity_i
     const grants: unknown[][] = [];
     const open = new Map<string, unknown[][]>();
     const revokes: unknown[][] = [];
+    // A stream that starts in this batch has no grants in the table to close.
+    const starting = streamsStartingIn(events);
     for (const e of events) {
       if (!e.streamId.startsWith(IDENTITY_STREAM_PREFIX)) continue;
       if (e.type !== 'RoleGranted' && e.type !== 'RoleRevoked') continue;
@@ -62,7 +64,7 @@ CREATE INDEX IF NOT EXISTS role_assignments_open ON role_assignments (identity_i
           row[8] = ev.data.reason;
         }
         open.delete(slot);
-        revokes.push([at, e.position, ev.data.reason, id, ev.data.role, key, e.position]);
+        if (!starting.has(id)) revokes.push([at, e.position, ev.data.reason, id, ev.data.role, key, e.position]);
       }
     }
     await tx.runMany(

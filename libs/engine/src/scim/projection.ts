@@ -12,7 +12,7 @@ import {
 } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { chunk, ms, placeholders, Projection } from '../projections/projection';
+import { chunk, ms, placeholders, Projection, streamsStartingIn } from '../projections/projection';
 import { userDocFromState } from './mapping';
 import { Doc } from './normalize';
 import { GROUP_SCHEMA, USER_SCHEMA } from './schemas';
@@ -101,13 +101,15 @@ ${valuesDdl('scim_group_values', d)}
     const users = events.filter((e) => e.streamId.startsWith(IDENTITY_STREAM_PREFIX));
     const groups = events.filter((e) => e.streamId.startsWith(GROUP_STREAM_PREFIX));
     const membersChanged = new Set<string>();
-    if (users.length) await this.applyUsers(users, tx);
+    if (users.length) await this.applyUsers(users, streamsStartingIn(events), tx);
     if (groups.length) await this.applyGroups(groups, tx, membersChanged);
     for (const part of chunk([...membersChanged], 200)) await this.refreshUserGroups(part, tx);
   }
 
-  private async applyUsers(events: StoredEvent[], tx: SqlExecutor): Promise<void> {
-    const ids = [...new Set(events.map((e) => identityIdOf(e.streamId)))];
+  /** `starting`: identities whose stream starts in this batch, so no row of theirs exists yet. */
+  private async applyUsers(events: StoredEvent[], starting: Set<string>, tx: SqlExecutor): Promise<void> {
+    // Whether a stream starting in this batch is a SCIM user is decided below, from its first event.
+    const ids = [...new Set(events.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
     const states = new Map<string, IdentityState>();
     for (const part of chunk(ids, 500)) {
       const rows = await tx.all<{ id: string; state: string }>(`SELECT id, state FROM scim_users WHERE id IN (${placeholders(part.length)})`, part);
