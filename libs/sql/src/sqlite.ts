@@ -2,7 +2,6 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { insertChunkSize, multiRowInsert, Mutex, SqlDatabase, SqlExecutor } from './sql';
 import { startWalCheckpointer, WalCheckpointer } from './wal-checkpointer';
 
@@ -23,15 +22,6 @@ const CHECKPOINTER_AFTER_COMMITS = 256;
 /** With the thread running, the writer checkpoints only when the WAL outgrows this (pages), as a backstop. */
 const BACKSTOP_AUTOCHECKPOINT = 10_000;
 
-// Runs on its own thread with its own connection: PASSIVE never blocks the writer or readers, it
-// copies what no reader still needs; the writer restarts the WAL once all of it has been copied.
-const CHECKPOINTER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.module);
-const db = new Database(workerData.filename, { fileMustExist: true });
-const timer = setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
-`;
 
 // better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
 const bindOne = (p: unknown): unknown => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p);
@@ -65,7 +55,7 @@ export class SqliteDatabase implements SqlDatabase {
   readonly events = new EventEmitter();
   private closed = false;
   private commits = 0;
-  private checkpointer?: Worker;
+  private checkpointer?: WalCheckpointer;
 
   constructor(readonly options: SqliteOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -207,35 +197,24 @@ export class SqliteDatabase implements SqlDatabase {
     return this.checkpointer !== undefined;
   }
 
+  /** Starts copying the WAL back on a helper thread (see wal-checkpointer.ts); a no-op where there is none. */
   private startCheckpointer(): void {
-    if (this.options.backgroundCheckpoint === false || this.options.filename === ':memory:' || this.closed) return;
-    const worker = new Worker(CHECKPOINTER_SOURCE, {
-      eval: true,
-      workerData: { module: require.resolve('better-sqlite3'), filename: this.options.filename, intervalMs: 100 },
-    });
-    // The engine's shutdown closes the database; the thread alone must not keep the process up.
-    worker.unref();
-    const stopped = () => {
-      if (this.checkpointer !== worker) return;
+    if (this.checkpointer || this.options.backgroundCheckpoint === false || this.options.filename === ':memory:' || this.closed) return;
+    const checkpointer = startWalCheckpointer(this.options.filename);
+    checkpointer.onFailure = () => {
+      // The writer checkpoints for itself again.
+      if (this.checkpointer !== checkpointer) return;
       this.checkpointer = undefined;
       if (!this.closed) this.writer.pragma('wal_autocheckpoint = 1000');
     };
-    worker.once('error', stopped);
-    worker.once('exit', stopped);
-    this.checkpointer = worker;
+    this.checkpointer = checkpointer;
     this.writer.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
   }
 
   private async stopCheckpointer(): Promise<void> {
-    const worker = this.checkpointer;
-    if (!worker) return;
+    const checkpointer = this.checkpointer;
     this.checkpointer = undefined;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage('stop');
-    // A checkpoint in progress finishes first; a thread that does not stop is ended.
-    const timer = setTimeout(() => void worker.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    await checkpointer?.stop();
   }
 
   async all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
@@ -290,25 +269,18 @@ export class SqliteDatabase implements SqlDatabase {
   tuneForBulk(): Promise<() => Promise<void>> {
     return this.mutex.run(() => {
       const pragmas: [string, number][] = [...BULK_PRAGMAS];
-      // Each commit of a rebuild would copy the WAL into the database file itself; a helper thread
+      // Each commit of a rebuild would copy the WAL into the database file itself; the helper thread
       // does that meanwhile, on the other core (not for ':memory:', which has no WAL).
-      let checkpointer: WalCheckpointer | undefined;
-      if (this.options.filename !== ':memory:') {
-        checkpointer = startWalCheckpointer(this.options.filename);
-        pragmas.push(['wal_autocheckpoint', 0]);
-      }
+      this.startCheckpointer();
+      if (this.checkpointer) pragmas.push(['wal_autocheckpoint', 0]);
       const before = pragmas.map(([name]) => [name, this.writer.pragma(name, { simple: true })] as const);
-      const restore = () => {
-        for (const [name, value] of before) this.writer.pragma(`${name} = ${Number(value)}`);
-      };
-      if (checkpointer) checkpointer.onFailure = restore;
       for (const [name, value] of pragmas) this.writer.pragma(`${name} = ${value}`);
       return () =>
-        this.mutex.run(async () => {
-          try {
-            await checkpointer?.stop();
-          } finally {
-            restore();
+        this.mutex.run(() => {
+          // The backstop comes back only while the helper still runs; without it, the writer's own 1,000.
+          for (const [name, value] of before) {
+            if (name === 'wal_autocheckpoint') this.writer.pragma(`wal_autocheckpoint = ${this.checkpointer ? Number(value) : 1000}`);
+            else this.writer.pragma(`${name} = ${Number(value)}`);
           }
         });
     });
