@@ -1,9 +1,9 @@
 import { ManualClock } from '@idlc/domain';
 import { SqliteEventStore } from '@idlc/event-store';
 import { SqliteDatabase } from '@idlc/sql';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDirPerTest } from '../support/temp-dir';
 
 const ev = (n: number) => ({ type: 'Written', version: 1, data: { n, pad: 'x'.repeat(400) } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,14 +28,10 @@ async function bursts(db: SqliteDatabase): Promise<{ maxWalBytes: number; walFil
 }
 
 describe('SQLite: the WAL is copied back on a helper thread, not inside commits', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'idlc-ckpt-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = tempDirPerTest('idlc-ckpt-');
 
   it('starts after the first commits, keeps the WAL to about one burst, and loses nothing across close and reopen', async () => {
-    const filename = join(dir, 'events.db');
+    const filename = join(tempDir(), 'events.db');
     const db = new SqliteDatabase({ filename });
     const { maxWalBytes, walFile } = await bursts(db);
     expect(db.checkpointingInBackground).toBe(true);
@@ -57,7 +53,7 @@ describe('SQLite: the WAL is copied back on a helper thread, not inside commits'
   });
 
   it('backgroundCheckpoint: false leaves checkpoints to the writer (its backstop is never raised)', async () => {
-    const db = new SqliteDatabase({ filename: join(dir, 'events.db'), backgroundCheckpoint: false });
+    const db = new SqliteDatabase({ filename: join(tempDir(), 'events.db'), backgroundCheckpoint: false });
     try {
       const { maxWalBytes } = await bursts(db);
       expect(db.checkpointingInBackground).toBe(false);

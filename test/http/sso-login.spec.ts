@@ -9,6 +9,7 @@ import { createApp } from '../../apps/api/src/app';
 import { startTestApp, TestApp } from '../support/app';
 import { serviceEnv } from '../support/services';
 import { tamper, TestOidcIdp, TestSamlIdp, toBase64, wrapAssertion, type IdTokenOptions } from '../support/test-idp';
+import { tempDirPerTest } from '../support/temp-dir';
 
 const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
 const backends: [string, Record<string, string>][] = [['sqlite', {}]];
@@ -461,14 +462,10 @@ describe('the replay cache under concurrent logins', () => {
 });
 
 describe('the replay cache lives in the database', () => {
-  let shared: string;
-  beforeEach(() => {
-    shared = mkdtempSync(join(tmpdir(), 'idlc-sso-db-'));
-  });
-  afterEach(() => rmSync(shared, { recursive: true, force: true }));
+  const sharedDir = tempDirPerTest('idlc-sso-db-');
 
   it('catches a replay across two engines on one database and across a restart; expired rows are purged', async () => {
-    const env = { SSO_IDPS_FILE: idpsFile(), SQLITE_FILE: join(shared, 'idlc.db') };
+    const env = { SSO_IDPS_FILE: idpsFile(), SQLITE_FILE: join(sharedDir(), 'idlc.db') };
     const a = await startTestApp(env);
     const b = await startTestApp(env);
     let c: TestApp | undefined;

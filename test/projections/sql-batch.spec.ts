@@ -1,9 +1,9 @@
 import { PostgresDatabase, SqlDatabase, SqliteDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeIf, serviceEnv } from '../support/services';
+import { tempDirPerTest } from '../support/temp-dir';
 
 /** The set-wise writes the projections use: every row lands once, across chunk boundaries, in one transaction. */
 const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
@@ -76,14 +76,10 @@ describeIf(pgUrl)('PostgreSQL', () =>
 );
 
 describe('SQLite bulk tuning', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'idlc-bulk-wal-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = tempDirPerTest('idlc-bulk-wal-');
 
   it('checkpoints the WAL from a helper thread while the writer does not, and puts the writer back after', async () => {
-    const filename = join(dir, 'bulk.db');
+    const filename = join(tempDir(), 'bulk.db');
     const db = new SqliteDatabase({ filename });
     try {
       await db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');

@@ -1,22 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp } from '../support/app';
 import { closeKeepingData, DAY, hire, upcoming } from './helpers';
+import { tempDirPerTest } from '../support/temp-dir';
 
 /** The deadlines table is a projection like any other: rebuilt from the events, and from a changed policy. */
 const PROVISIONED = Date.parse('2026-01-05T09:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('deadlines projection', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'idlc-deadlines-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = tempDirPerTest('idlc-deadlines-');
 
   it('a rebuild from zero yields exactly the rows that were projected live', async () => {
-    const t = await startTestApp({ SQLITE_FILE: join(dir, 'idlc.db') });
+    const t = await startTestApp({ SQLITE_FILE: join(tempDir(), 'idlc.db') });
     try {
       await hire(t, 'C1', { employmentType: 'contractor' });
       const e2 = await hire(t, 'E2');
@@ -42,7 +37,7 @@ describe('deadlines projection', () => {
   });
 
   it('a changed lifecycle policy rebuilds the deadlines at the next start', async () => {
-    const file = join(dir, 'idlc.db');
+    const file = join(tempDir(), 'idlc.db');
     const t1 = await startTestApp({ SQLITE_FILE: file, INACTIVITY_WARNING_DAYS: '0' });
     const c = await hire(t1, 'C1', { employmentType: 'contractor' });
     const e = await hire(t1, 'E1');

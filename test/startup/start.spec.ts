@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tempDirPerTest } from '../support/temp-dir';
 
 const ROOT = resolve(__dirname, '../..');
 const MAIN = join(ROOT, 'dist/apps/api/src/main.js');
@@ -30,15 +30,11 @@ function run(env: Record<string, string>, until: RegExp, timeoutMs = 15000) {
 }
 
 describe('starting the engine as `npm start` does (built server, embedded SQLite, no services)', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'idlc-start-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = tempDirPerTest('idlc-start-');
 
   it('serves /health within seconds and stops cleanly on SIGTERM', async () => {
     const started = Date.now();
-    const { child, done } = run({ PORT: '0', DATA_DIR: dir, EVENT_STORE: '', DATABASE_URL: '', KAFKA_BROKERS: '' }, /listening on (http:\/\/\S+)/);
+    const { child, done } = run({ PORT: '0', DATA_DIR: tempDir(), EVENT_STORE: '', DATABASE_URL: '', KAFKA_BROKERS: '' }, /listening on (http:\/\/\S+)/);
     const r = await done;
     expect(r.matched).toBe(true);
     const url = /listening on (http:\/\/\S+)/.exec(r.out)![1];
@@ -54,16 +50,16 @@ describe('starting the engine as `npm start` does (built server, embedded SQLite
   });
 
   it('refuses a bad configuration value with a message naming the variable', async () => {
-    const { done } = run({ PORT: '0', DATA_DIR: dir, EVENT_STORE: 'mongodb' }, /$^/);
+    const { done } = run({ PORT: '0', DATA_DIR: tempDir(), EVENT_STORE: 'mongodb' }, /$^/);
     const r = await done;
     expect(r.code).toBe(78);
     expect(r.out).toContain('EVENT_STORE="mongodb": must be one of sqlite, postgres, eventstoredb');
   });
 
   it('refuses an invalid birthright policy with an error naming the rule', async () => {
-    const policy = join(dir, 'policy.yaml');
+    const policy = join(tempDir(), 'policy.yaml');
     writeFileSync(policy, 'version: 1\ndefaultRoles: [basic]\nrules:\n  - id: eng\n    when: { attribute: departmnet, equals: Engineering }\n    roles: [dev]\n');
-    const { done } = run({ PORT: '0', DATA_DIR: dir, BIRTHRIGHT_POLICY_FILE: policy }, /$^/);
+    const { done } = run({ PORT: '0', DATA_DIR: tempDir(), BIRTHRIGHT_POLICY_FILE: policy }, /$^/);
     const r = await done;
     expect(r.code).toBe(78);
     expect(r.out).toContain("rule 'eng' (rules[0]): when: unknown attribute 'departmnet'");
