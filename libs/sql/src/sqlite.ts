@@ -22,7 +22,6 @@ const CHECKPOINTER_AFTER_COMMITS = 256;
 /** With the thread running, the writer checkpoints only when the WAL outgrows this (pages), as a backstop. */
 const BACKSTOP_AUTOCHECKPOINT = 10_000;
 
-
 // better-sqlite3 refuses booleans and undefined: map them to what PostgreSQL would store.
 const bindOne = (p: unknown): unknown => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p);
 

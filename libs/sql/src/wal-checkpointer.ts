@@ -33,9 +33,9 @@ export interface WalCheckpointer {
 }
 
 /**
- * Checkpoints a WAL-mode database file from a helper thread. A long bulk write with the writer's
- * autocheckpoint off then leaves copying WAL frames into the database file (and the fsync that goes
- * with it) to another core instead of stalling every commit.
+ * Checkpoints a WAL-mode database file from a helper thread, so copying WAL frames into the database
+ * file (and the fsync that goes with it) happens on another core instead of inside some commit: for
+ * everyday commits (the writer keeps a large backstop) and for rebuilds (the writer's own off).
  */
 export function startWalCheckpointer(filename: string, intervalMs = 50): WalCheckpointer {
   const stopFlag = new SharedArrayBuffer(4);
