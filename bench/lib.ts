@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
+import { jwtVerify, type KeyLike } from 'jose';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,22 @@ export async function bareFastify(responseBody: string, method: 'GET' | 'POST' =
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address() as { port: number };
   return { url: `http://127.0.0.1:${addr.port}/bare`, close: () => app.close() };
+}
+
+/**
+ * A bare Fastify POST route that only verifies the posted ES256 ID token with jose (signature, issuer,
+ * audience, expiry) and answers `responseBody`: the most any login hook that checks the token with
+ * this library can do on this machine, before it records or decides anything.
+ */
+export async function verifyOnlyFastify(responseBody: string, key: KeyLike, issuer: string, audience: string): Promise<{ url: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.post('/verify', async (req, reply) => {
+    await jwtVerify((req.body as { idToken: string }).idToken, key, { issuer, audience, algorithms: ['ES256'] });
+    return reply.header('content-type', 'application/json').send(responseBody);
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address() as { port: number };
+  return { url: `http://127.0.0.1:${addr.port}/verify`, close: () => app.close() };
 }
 
 export function peakRssMb(): number {

@@ -13,6 +13,8 @@ export class BenchIdp {
     readonly issuer: string,
     private readonly privateKey: KeyLike,
     readonly kid: string,
+    /** For the verify-only reference route (bench/lib.ts). */
+    readonly publicKey: KeyLike,
   ) {}
 
   static readonly clientId = 'idlc-bench-client';
@@ -32,7 +34,7 @@ export class BenchIdp {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const { port } = server.address() as AddressInfo;
-    return new BenchIdp(server, `http://127.0.0.1:${port}`, privateKey, kid);
+    return new BenchIdp(server, `http://127.0.0.1:${port}`, privateKey, kid, publicKey);
   }
 
   /** Entry for SSO_IDPS_FILE. */
