@@ -184,6 +184,33 @@ describe.each(backends)('POST /sso/login, driven as an IdP login hook would (%s)
     expect(await t.engine.commands.findByKey(keyString(idpKey(oidc.issuer, 'user-123')))).toBe(first.body.identityId);
   });
 
+  it('counts every login by IdP and outcome on /metrics (idlc_sso_logins_total)', async () => {
+    expect((await login({ idToken: await token() })).status).toBe(200);
+    expect((await login({ idToken: await token() })).status).toBe(200);
+    t.clock.advance(300_000);
+    expect((await login({ idToken: await token() })).status).toBe(200);
+    const spent = await token();
+    expect((await login({ idToken: spent })).status).toBe(200);
+    expect((await login({ idToken: spent })).status).toBe(401);
+    const untrusted = await TestOidcIdp.start();
+    try {
+      expect((await login({ idToken: await untrusted.signIdToken({ now: t.clock.now() }) })).status).toBe(401);
+    } finally {
+      await untrusted.stop();
+    }
+    const page = await t.getText('/metrics');
+    const samples = page.text.split('\n').filter((l) => l.startsWith('idlc_sso_logins_total{'));
+    expect(samples.sort()).toEqual(
+      [
+        'idlc_sso_logins_total{idp="test-oidc",outcome="provisioned"} 1',
+        'idlc_sso_logins_total{idp="test-oidc",outcome="within_interval"} 2',
+        'idlc_sso_logins_total{idp="test-oidc",outcome="recorded"} 1',
+        'idlc_sso_logins_total{idp="test-oidc",outcome="replayed"} 1',
+        'idlc_sso_logins_total{idp="unknown",outcome="unknown_issuer"} 1',
+      ].sort(),
+    );
+  });
+
   it('an attribute change at login appends AttributesChanged and recomputes birthright roles (manual ones stay)', async () => {
     const id = (await login({ idToken: await token() })).body.identityId;
     t.clock.advance(86400_000);

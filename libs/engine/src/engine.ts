@@ -12,6 +12,7 @@ import { DataKeyStore } from './privacy/data-keys';
 import { DecryptingEventStore } from './privacy/decrypting-event-store';
 import { IdentityErasure } from './privacy/erasure';
 import { PersonalDataCipher } from './privacy/personal-data-cipher';
+import { LoginOutcomes } from './sso/login-outcomes';
 
 export interface EngineOptions {
   config?: EngineConfig;
@@ -45,6 +46,9 @@ export class Engine {
     /** Scoped API credentials (stored hashed) that every HTTP route group except health requires. */
     readonly credentials: CredentialStore,
   ) {}
+
+  /** How SSO logins ended in this process (counted by the login hook, exposed as a metric). */
+  readonly ssoLogins = new LoginOutcomes();
 
   static async open(options: EngineOptions = {}): Promise<Engine> {
     const config = options.config ?? loadConfig();

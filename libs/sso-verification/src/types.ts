@@ -90,6 +90,9 @@ export type RefusalType =
 
 /** A credential was refused. `type` is stable (map it to an HTTP status / audit code); `detail` is for logs. */
 export class LoginRefused extends Error {
+  /** The trusted IdP the credential named, once the verifier knew it (metrics, logs). */
+  idpId?: string;
+
   constructor(
     public readonly type: RefusalType,
     public readonly detail: string,

@@ -78,21 +78,16 @@ export class CredentialVerifier {
     const idp = this.oidcByIssuer.get(iss);
     if (!idp) throw new LoginRefused('unknown_issuer', `no trusted OIDC IdP has issuer "${iss}"`);
     const keySet = this.keySets.get(idp.id) as RemoteKeySet;
-    const login = await verifyOidcToken({ idp, keySet, clock: this.clock }, idToken);
-    return this.claimOnce(login);
+    return attributed(idp.id, async () => this.claimOnce(await verifyOidcToken({ idp, keySet, clock: this.clock }, idToken)));
   }
 
   async verifySaml(samlResponseBase64: string, relayState?: string): Promise<VerifiedLogin> {
     const peeked = peekSamlResponse(samlResponseBase64);
     const idp = this.samlByIssuer.get(peeked.issuer);
     if (!idp) throw new LoginRefused('unknown_issuer', `no trusted SAML IdP has issuer "${peeked.issuer}"`);
-    const login = await verifySamlResponse(
-      { idp, clock: this.clock, samlFor: (i, signed) => this.samlFor(i, signed) },
-      peeked,
-      samlResponseBase64,
-      relayState,
+    return attributed(idp.id, async () =>
+      this.claimOnce(await verifySamlResponse({ idp, clock: this.clock, samlFor: (i, signed) => this.samlFor(i, signed) }, peeked, samlResponseBase64, relayState)),
     );
-    return this.claimOnce(login);
   }
 
   /** Number of JWKS documents fetched for an OIDC IdP (diagnostics). */
@@ -116,5 +111,15 @@ export class CredentialVerifier {
       this.samlInstances.set(key, saml);
     }
     return saml;
+  }
+}
+
+/** Runs a verification step of a known IdP: a refusal it throws names that IdP. */
+async function attributed<T>(idpId: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof LoginRefused) e.idpId ??= idpId;
+    throw e;
   }
 }

@@ -56,6 +56,22 @@ export function registerEngineMetrics(registry: Registry, engine: Engine): () =>
     for (const e of events) appended.inc({ type: e.type });
   });
 
+  // Synced from the login hook's tallies at scrape time (only the API process serves logins).
+  const loginsSeen = new Map<string, number>();
+  new Counter({
+    name: 'idlc_sso_logins_total',
+    help: 'SSO logins by IdP and outcome: provisioned, linked, recorded, within_interval (answered, nothing appended), or the refusal type',
+    labelNames: ['idp', 'outcome'],
+    registers: [registry],
+    collect() {
+      for (const { idp, outcome, n } of engine.ssoLogins.entries()) {
+        const k = `${idp}\u0000${outcome}`;
+        const seen = loginsSeen.get(k) ?? 0;
+        if (n > seen) this.inc({ idp, outcome }, n - seen);
+        loginsSeen.set(k, Math.max(seen, n));
+      }
+    },
+  });
   new Gauge({
     name: 'idlc_event_store_head_position',
     help: 'Global position of the newest event in the store',

@@ -1,3 +1,4 @@
 export * from './idps-file';
 export * from './sql-replay-cache';
 export * from './sso-login.service';
+export * from './login-outcomes';

@@ -13,6 +13,8 @@ import {
 import type { EventMetadata } from '@idlc/event-store';
 import {
   CredentialVerifier,
+  IdpUnavailableError,
+  LoginRefused,
   type RefusalType,
   type TrustedIdpConfig,
   type VerifiedLogin,
@@ -139,7 +141,22 @@ export class SsoLoginService {
    */
   /** `caller` names the API credential that called the hook; it is recorded beside the IdP. */
   async login(credential: SsoCredential, correlationId: string, caller: Record<string, unknown> = {}): Promise<SsoLoginResult> {
-    const login = await this.verify(credential);
+    let idpId = 'unknown';
+    try {
+      const login = await this.verify(credential);
+      idpId = login.idpId;
+      const { result, outcome } = await this.loginVerified(login, correlationId, caller);
+      this.engine.ssoLogins.add(idpId, outcome);
+      return result;
+    } catch (e) {
+      if (e instanceof LoginRefused) this.engine.ssoLogins.add(e.idpId ?? idpId, e.type === 'malformed' ? 'invalid_credential' : e.type);
+      else if (e instanceof SsoLoginRefused) this.engine.ssoLogins.add(idpId, e.type);
+      else if (e instanceof IdpUnavailableError) this.engine.ssoLogins.add(e.idpId, 'idp_unavailable');
+      throw e;
+    }
+  }
+
+  private async loginVerified(login: VerifiedLogin, correlationId: string, caller: Record<string, unknown>): Promise<{ result: SsoLoginResult; outcome: string }> {
     const idp = this.verifier.getIdp(login.idpId) as TrustedIdpConfig;
     const key = idpKey(login.issuer, login.subject);
     const ks = keyString(key);
@@ -155,13 +172,13 @@ export class SsoLoginService {
     };
 
     const known = await this.ownerOf(ks);
-    if (known) return this.result(await this.engine.commands.execute(known, [recordLogin], { metadata }), false);
+    if (known) return this.known(await this.engine.commands.execute(known, [recordLogin], { metadata }));
 
     if (!idp.jit) throw new SsoLoginRefused('jit_disabled', `just-in-time provisioning is off for IdP ${idp.id} and ${login.subject} has no account`);
 
     try {
       const hrIdentity = await this.hrMatch(login);
-      if (hrIdentity) return this.result(await this.link(hrIdentity, ks, recordLogin, metadata), false);
+      if (hrIdentity) return { result: this.result(await this.link(hrIdentity, ks, recordLogin, metadata), false), outcome: 'linked' };
 
       const identityId = newId();
       const provision: IdentityCommand = {
@@ -174,12 +191,12 @@ export class SsoLoginService {
       // The attributes came with the account: the login itself has nothing to change.
       const out = await this.engine.commands.execute(identityId, [provision, { ...recordLogin, attributes: undefined }], { metadata });
       this.keyOwners.set(ks, identityId);
-      return this.result(out, true);
+      return { result: this.result(out, true), outcome: 'provisioned' };
     } catch (e) {
       // A concurrent first login of the same user claimed the key first: this is now a known user.
       if (e instanceof DuplicateKeyError && e.key === ks) {
         this.keyOwners.set(ks, e.ownerIdentityId);
-        return this.result(await this.engine.commands.execute(e.ownerIdentityId, [recordLogin], { metadata }), false);
+        return this.known(await this.engine.commands.execute(e.ownerIdentityId, [recordLogin], { metadata }));
       }
       throw e;
     }
@@ -227,6 +244,12 @@ export class SsoLoginService {
     const out = await this.engine.commands.execute(identityId, commands, { metadata });
     if (!out.rejection) this.keyOwners.set(ks, identityId);
     return out;
+  }
+
+  /** A known user's login: recorded, or answered within the record interval with nothing appended. */
+  private known(out: CommandOutcome): { result: SsoLoginResult; outcome: string } {
+    const result = this.result(out, false);
+    return { result, outcome: out.events.some((e) => e.type === 'LoginRecorded') ? 'recorded' : 'within_interval' };
   }
 
   private result(out: CommandOutcome, provisioned: boolean): SsoLoginResult {
