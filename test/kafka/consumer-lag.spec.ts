@@ -1,7 +1,7 @@
 import { Admin, Kafka } from 'kafkajs';
 import { startTestApp, TestApp } from '../support/app';
 import { describeIf, serviceEnv } from '../support/services';
-import { cleanUp, committed, endOffsets, hireEvent, produce, suiteTopics, testKafka, waitFor } from './support/kafka-test';
+import { committed, connectTestKafka, disconnectTestKafka, endOffsets, hireEvent, produce, suiteTopics, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
@@ -30,15 +30,10 @@ describeIf(brokers)('idlc_kafka_consumer_lag on /metrics, against the broker', (
   const topics = suiteTopics('lag', 3);
   const hrTopic = topics.KAFKA_HR_TOPIC;
 
-  beforeAll(async () => {
-    kafka = testKafka(brokers!);
-    admin = kafka.admin();
-    await admin.connect();
-  });
+  beforeAll(async () => ({ kafka, admin } = await connectTestKafka(brokers!)));
   afterAll(async () => {
     await t?.close();
-    if (admin) await cleanUp(admin);
-    await admin?.disconnect();
+    await disconnectTestKafka(admin);
   });
 
   /** Scrapes until the reading (cached up to 5 s) shows `want`; returns the last one on timeout. */

@@ -1,7 +1,7 @@
 import { DLQ_HEADERS, LIFECYCLE_HEADERS } from '@idlc/engine';
 import { Admin, Kafka } from 'kafkajs';
 import { describeIf, serviceEnv } from '../support/services';
-import { allEvents, cleanUp, hireEvent, openEngine, produce, readTopic, suiteTopics, TestEngine, testKafka, waitFor } from './support/kafka-test';
+import { allEvents, connectTestKafka, disconnectTestKafka, hireEvent, openEngine, produce, readTopic, suiteTopics, TestEngine, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
@@ -15,15 +15,10 @@ describeIf(brokers)('Engine.start() with KAFKA_BROKERS: HR topic in, dead letter
   // One partition, so "does not block the partition" is about the very messages after the poison.
   const topics = { ...suiteTopics('engine', 1), KAFKA_CLIENT_ID: 'idlc-test' };
 
-  beforeAll(async () => {
-    kafka = testKafka(brokers!);
-    admin = kafka.admin();
-    await admin.connect();
-  });
+  beforeAll(async () => ({ kafka, admin } = await connectTestKafka(brokers!)));
   afterAll(async () => {
     await t?.close();
-    if (admin) await cleanUp(admin);
-    await admin?.disconnect();
+    await disconnectTestKafka(admin);
   });
 
   it('creates the topics, dead-letters poison messages with their error and original headers, and applies the ones after them', async () => {

@@ -4,19 +4,19 @@ import { Admin, Kafka } from 'kafkajs';
 import { describeIf, serviceEnv } from '../support/services';
 import {
   applyDirectly,
-  cleanUp,
   committed,
+  connectTestKafka,
   createTopics,
+  disconnectTestKafka,
   endOffsets,
-  HrDataSet,
-  hrDataSet,
   historiesByEmployee,
+  hrDataSet,
+  HrDataSet,
   hrMessage,
   openEngine,
   produce,
   readTopic,
   TestEngine,
-  testKafka,
   uniqueName,
   waitFor,
 } from './support/kafka-test';
@@ -35,9 +35,7 @@ describeIf(brokers)('HR feed over Kafka against a real broker', () => {
   let expectedCount: number;
 
   beforeAll(async () => {
-    kafka = testKafka(brokers!);
-    admin = kafka.admin();
-    await admin.connect();
+    ({ kafka, admin } = await connectTestKafka(brokers!));
     data = hrDataSet('bulk', EMPLOYEES, CHANGES_EACH);
     expect(data.events).toHaveLength(10_000);
     // The reference: the same HR events applied in order without Kafka.
@@ -52,10 +50,7 @@ describeIf(brokers)('HR feed over Kafka against a real broker', () => {
     expect(expected.size).toBe(EMPLOYEES);
   });
 
-  afterAll(async () => {
-    if (admin) await cleanUp(admin);
-    await admin?.disconnect();
-  });
+  afterAll(() => disconnectTestKafka(admin));
 
   const consumerFor = (t: TestEngine, topic: string, groupId: string, dlqTopic: string, extra: Partial<ConstructorParameters<typeof HrKafkaConsumer>[3]> = {}) =>
     new HrKafkaConsumer(kafka, new HrFeedService(t.engine.commands), t.engine.clock, { topic, groupId, dlqTopic, maxWaitTimeInMs: 100, ...extra }, silentLogger);

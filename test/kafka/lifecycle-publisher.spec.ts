@@ -4,7 +4,7 @@ import { Admin, Kafka } from 'kafkajs';
 import { ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describeIf, serviceEnv } from '../support/services';
-import { allEvents, applyDirectly, BIRTHRIGHT, cleanUp, createTopics, hrDataSet, openEngine, ReadMessage, readTopic, TestEngine, testKafka, uniqueName, waitFor } from './support/kafka-test';
+import { allEvents, applyDirectly, BIRTHRIGHT, connectTestKafka, createTopics, disconnectTestKafka, hrDataSet, openEngine, ReadMessage, readTopic, TestEngine, uniqueName, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 const ROOT = resolve(__dirname, '../..');
@@ -92,15 +92,8 @@ describeIf(brokers)('lifecycle events to Kafka from the store (the outbox) again
   let kafka: Kafka;
   let admin: Admin;
 
-  beforeAll(async () => {
-    kafka = testKafka(brokers!);
-    admin = kafka.admin();
-    await admin.connect();
-  });
-  afterAll(async () => {
-    if (admin) await cleanUp(admin);
-    await admin?.disconnect();
-  });
+  beforeAll(async () => ({ kafka, admin } = await connectTestKafka(brokers!)));
+  afterAll(() => disconnectTestKafka(admin));
 
   it('publishes every stored event, per identity in order, with no loss after the publisher process is SIGKILLed and restarted', async () => {
     const topic = uniqueName('lifecycle-kill');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpRequest, spawnBuilt, Spawned, WORKER_MAIN } from '../support/built';
 import { describeIf, serviceEnv } from '../support/services';
-import { allEvents, applyDirectly, BIRTHRIGHT, cleanUp, committed, createTopics, hireEvent, openEngine, produce, suiteTopics, testKafka, waitFor } from './support/kafka-test';
+import { allEvents, applyDirectly, BIRTHRIGHT, committed, connectTestKafka, createTopics, disconnectTestKafka, hireEvent, openEngine, produce, suiteTopics, waitFor } from './support/kafka-test';
 
 const brokers = serviceEnv('Kafka', 'KAFKA_BROKERS');
 
@@ -40,15 +40,12 @@ describeIf(brokers)('the worker process (built) on SIGTERM while consuming the H
   const topics = suiteTopics('worker', PARTITIONS);
 
   beforeAll(async () => {
-    kafka = testKafka(brokers!);
-    admin = kafka.admin();
-    await admin.connect();
+    ({ kafka, admin } = await connectTestKafka(brokers!));
     dir = mkdtempSync(join(tmpdir(), 'idlc-worker-stop-'));
   });
   afterAll(async () => {
     for (const s of spawned) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-    if (admin) await cleanUp(admin);
-    await admin?.disconnect();
+    await disconnectTestKafka(admin);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -25,6 +25,21 @@ export async function cleanUp(admin: Admin): Promise<void> {
   if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
 }
 
+/** A suite's client and connected admin for the test broker. */
+export async function connectTestKafka(brokers: string): Promise<{ kafka: Kafka; admin: Admin }> {
+  const kafka = testKafka(brokers);
+  const admin = kafka.admin();
+  await admin.connect();
+  return { kafka, admin };
+}
+
+/** Deletes what this run created on the broker and disconnects the admin (a no-op if it never connected). */
+export async function disconnectTestKafka(admin: Admin | undefined): Promise<void> {
+  if (!admin) return;
+  await cleanUp(admin);
+  await admin.disconnect();
+}
+
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 3): Promise<void> {
   await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })) });
 }
