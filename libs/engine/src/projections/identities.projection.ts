@@ -25,6 +25,19 @@ export function publicState(s: IdentityState): IdentityState {
   return { ...s, attributes };
 }
 
+/** The `state` column of these identities' rows (those that have one), in chunks under the bind limits. */
+export async function readIdentityStates(tx: SqlExecutor, ids: readonly string[]): Promise<Map<string, IdentityState>> {
+  const states = new Map<string, IdentityState>();
+  for (const part of chunk([...ids], 500)) {
+    const rows = await tx.all<{ identity_id: string; state: string }>(
+      `SELECT identity_id, state FROM identities WHERE identity_id IN (${placeholders(part.length)})`,
+      part,
+    );
+    for (const r of rows) states.set(r.identity_id, JSON.parse(r.state) as IdentityState);
+  }
+  return states;
+}
+
 /** Current state of every identity and account: status, attributes, keys, last login, roles with their source. */
 export class IdentitiesProjection implements Projection {
   readonly name = 'identities';
@@ -64,14 +77,7 @@ CREATE INDEX IF NOT EXISTS identity_keys_identity ON identity_keys (identity_id)
     if (!mine.length) return;
     const starting = streamsStartingIn(events);
     const ids = [...new Set(mine.map((e) => identityIdOf(e.streamId)))].filter((id) => !starting.has(id));
-    const states = new Map<string, IdentityState>();
-    for (const part of chunk(ids, 500)) {
-      const rows = await tx.all<{ identity_id: string; state: string }>(
-        `SELECT identity_id, state FROM identities WHERE identity_id IN (${placeholders(part.length)})`,
-        part,
-      );
-      for (const r of rows) states.set(r.identity_id, JSON.parse(r.state));
-    }
+    const states = await readIdentityStates(tx, ids);
     // Key links and unlinks are folded per key and written once: the last link wins outright, an
     // unlink after it in the batch cancels it, and an unlink with no link before it in the batch
     // is left to the database (it removes the row only if that identity still owns the key).

@@ -1,7 +1,8 @@
 import { canonicalJson, DEFAULT_LIFECYCLE, IDENTITY_STREAM_PREFIX, identityIdOf, IdentityState, LifecyclePolicy, nextDeadline } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
 import type { Dialect, SqlExecutor } from '@idlc/sql';
-import { BatchContext, chunk, placeholders, Projection } from '../projections/projection';
+import { readIdentityStates } from '../projections/identities.projection';
+import { BatchContext, Projection } from '../projections/projection';
 
 /** Bump when the table's shape or the way rows are derived changes. */
 const DEADLINES_SCHEMA_VERSION = 1;
@@ -80,15 +81,7 @@ CREATE INDEX IF NOT EXISTS deadlines_claimed ON deadlines (claimed_until);
     // The identities projection ran just before in this transaction: take the states it wrote from
     // the batch context, and read back only those it did not hand over.
     const known = ctx?.identityStates;
-    const states = new Map<string, IdentityState>();
-    const missing = known ? ids.filter((id) => !known.has(id)) : ids;
-    for (const part of chunk(missing, 500)) {
-      const rows = await tx.all<{ identity_id: string; state: string }>(
-        `SELECT identity_id, state FROM identities WHERE identity_id IN (${placeholders(part.length)})`,
-        part,
-      );
-      for (const r of rows) states.set(r.identity_id, JSON.parse(r.state) as IdentityState);
-    }
+    const states = await readIdentityStates(tx, known ? ids.filter((id) => !known.has(id)) : ids);
     let earliest = Infinity;
     const upserts: unknown[][] = [];
     const unscheduled: unknown[][] = [];
