@@ -1,6 +1,7 @@
 import type { Clock } from '@idlc/domain';
 import type { SqlDatabase } from '@idlc/sql';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { gcmOpen, gcmSeal } from './aes-gcm';
 import { Lru } from '../common/lru';
 import { chunk, placeholders } from '../projections/projection';
 
@@ -201,11 +202,7 @@ export class DataKeyStore {
   private seal(id: string, version: number, key: Buffer): string {
     const kek = this.options.kek;
     if (!kek) return RAW + key.toString('base64');
-    const iv = randomBytes(12);
-    const c = createCipheriv('aes-256-gcm', kek, iv);
-    c.setAAD(this.aad(id, version));
-    const ct = Buffer.concat([c.update(key), c.final()]);
-    return WRAPPED + Buffer.concat([iv, ct, c.getAuthTag()]).toString('base64');
+    return WRAPPED + gcmSeal(kek, this.aad(id, version), key).toString('base64');
   }
 
   private open(id: string, version: number, material: string): Buffer {
@@ -219,10 +216,7 @@ export class DataKeyStore {
     if (!kek) throw new Error('the data key is wrapped but DATA_KEY_ENCRYPTION_KEY is not set');
     const b = Buffer.from(material.slice(WRAPPED.length), 'base64');
     try {
-      const d = createDecipheriv('aes-256-gcm', kek, b.subarray(0, 12));
-      d.setAAD(this.aad(id, version));
-      d.setAuthTag(b.subarray(b.length - 16));
-      return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]);
+      return gcmOpen(kek, this.aad(id, version), b);
     } catch {
       throw new Error('the data key does not open with DATA_KEY_ENCRYPTION_KEY (a different key-encryption key?)');
     }

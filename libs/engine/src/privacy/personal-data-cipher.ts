@@ -1,6 +1,6 @@
 import { ERASED_VALUE, hasPersonalValue, IDENTITY_STREAM_PREFIX, identityIdOf, mapPersonalValues, mapStringLeaves } from '@idlc/domain';
 import type { StoredEvent } from '@idlc/event-store';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { gcmOpen, gcmSeal } from './aes-gcm';
 import { DataKeyStatus, DataKeyStore, DataKeyUnavailableError } from './data-keys';
 
 /**
@@ -16,11 +16,7 @@ export const isEncryptedValue = (v: string): boolean => v.startsWith(ENCRYPTED_P
 const aad = (identityId: string, path: string) => Buffer.from(`${identityId}|${path}`, 'utf8');
 
 export function encryptValue(key: Buffer, version: number, identityId: string, path: string, plain: string): string {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, iv);
-  c.setAAD(aad(identityId, path));
-  const ct = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
-  return `${ENCRYPTED_PREFIX}${version}:${Buffer.concat([iv, ct, c.getAuthTag()]).toString('base64')}`;
+  return `${ENCRYPTED_PREFIX}${version}:${gcmSeal(key, aad(identityId, path), Buffer.from(plain, 'utf8')).toString('base64')}`;
 }
 
 /** Throws when the value is malformed, or was not encrypted under this key, identity and path. */
@@ -31,10 +27,7 @@ export function decryptValue(key: Buffer, version: number, identityId: string, p
   const b = Buffer.from(rest.slice(colon + 1), 'base64');
   if (b.length < 28) throw new Error(`value at ${path} is truncated`);
   try {
-    const d = createDecipheriv('aes-256-gcm', key, b.subarray(0, 12));
-    d.setAAD(aad(identityId, path));
-    d.setAuthTag(b.subarray(b.length - 16));
-    return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]).toString('utf8');
+    return gcmOpen(key, aad(identityId, path), b).toString('utf8');
   } catch {
     throw new Error(`value at ${path} does not authenticate (tampered, or moved from another identity or field)`);
   }
