@@ -67,7 +67,7 @@ function toCredential(r: Row): Credential {
 }
 
 interface CacheEntry {
-  row: Row | undefined;
+  row: Row;
   loadedAt: number;
   /** Derived once per load, not per request: the stored hash as bytes and the public view. */
   secret: Buffer;
@@ -153,14 +153,14 @@ export class CredentialStore {
     const m = TOKEN.exec(token);
     const given = sha256(m ? m[2] : token);
     const entry = m ? await this.lookup(m[1]) : undefined;
-    const row = entry?.row;
-    const match = timingSafeEqual(given, entry ? entry.secret : DUMMY) && row !== undefined;
-    if (!match || !row) return undefined;
+    // Compared even for an unknown id, against a dummy: the time does not tell which ids exist.
+    if (!timingSafeEqual(given, entry ? entry.secret : DUMMY) || !entry) return undefined;
+    const row = entry.row;
     const now = this.clock.now().getTime();
     if (row.revoked_at !== null && row.revoked_at !== undefined) return undefined;
     if (row.expires_at !== null && row.expires_at !== undefined && Number(row.expires_at) <= now) return undefined;
     this.touch(row.id, now);
-    return entry!.credential;
+    return entry.credential;
   }
 
   private async lookup(id: string): Promise<CacheEntry | undefined> {
