@@ -25,18 +25,32 @@ export function onAppend(store: EventStore, listener: AppendListener): () => voi
   return () => s[LISTENERS]!.delete(listener);
 }
 
-/** Counters that only ever grow, read from the engine at scrape time. */
-function counterFrom(registry: Registry, name: string, help: string, read: () => number | undefined): void {
-  let seen = 0;
+/**
+ * Counters that only ever grow, read from the engine at scrape time: one total, or one per label
+ * set (`read` then gives each label set's total so far).
+ */
+function counterFrom(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined | Iterable<{ labels: Record<string, string>; value: number }>,
+  labelNames: string[] = [],
+): void {
+  const seen = new Map<string, number>();
   new Counter({
     name,
     help,
+    labelNames,
     registers: [registry],
     collect() {
-      const v = read();
-      if (v === undefined) return;
-      if (v > seen) this.inc(v - seen);
-      seen = Math.max(seen, v);
+      const r = read();
+      if (r === undefined) return;
+      for (const { labels, value } of typeof r === 'number' ? [{ labels: {}, value: r }] : r) {
+        const k = JSON.stringify(labels);
+        const before = seen.get(k) ?? 0;
+        if (value > before) this.inc(labels, value - before);
+        seen.set(k, Math.max(before, value));
+      }
     },
   });
 }
@@ -56,22 +70,14 @@ export function registerEngineMetrics(registry: Registry, engine: Engine): () =>
     for (const e of events) appended.inc({ type: e.type });
   });
 
-  // Synced from the login hook's tallies at scrape time (only the API process serves logins).
-  const loginsSeen = new Map<string, number>();
-  new Counter({
-    name: 'idlc_sso_logins_total',
-    help: 'SSO logins by IdP and outcome: provisioned, linked, recorded, within_interval (answered, nothing appended), or the refusal type',
-    labelNames: ['idp', 'outcome'],
-    registers: [registry],
-    collect() {
-      for (const { idp, outcome, n } of engine.ssoLogins.entries()) {
-        const k = `${idp}\u0000${outcome}`;
-        const seen = loginsSeen.get(k) ?? 0;
-        if (n > seen) this.inc({ idp, outcome }, n - seen);
-        loginsSeen.set(k, Math.max(seen, n));
-      }
-    },
-  });
+  // Only the API process serves logins; the worker's tally stays empty.
+  counterFrom(
+    registry,
+    'idlc_sso_logins_total',
+    'SSO logins by IdP and outcome: provisioned, linked, recorded, within_interval (answered, nothing appended), or the refusal type',
+    () => engine.ssoLogins.entries().map(({ idp, outcome, n }) => ({ labels: { idp, outcome }, value: n })),
+    ['idp', 'outcome'],
+  );
   new Gauge({
     name: 'idlc_event_store_head_position',
     help: 'Global position of the newest event in the store',
