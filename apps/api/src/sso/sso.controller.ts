@@ -1,7 +1,7 @@
 import { AuthenticatedRequest, RequireScope } from '../auth/scopes';
 import { Body, Controller, Headers, HttpCode, OnModuleInit, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Engine, parseSsoLoginBody, SSO_LIMITS, SsoLoginRefused, SsoLoginService, SsoRefusalType } from '@idlc/engine';
+import { Engine, parseSsoLoginBody, refusalSlug, SSO_LIMITS, SsoLoginRefused, SsoLoginService, SsoRefusalType } from '@idlc/engine';
 import { IdpUnavailableError, LoginRefused } from '@idlc/sso-verification';
 import { randomUUID } from 'node:crypto';
 import { ApiBodyProblems, ApiJson, ApiProblems, ref } from '../common/openapi';
@@ -32,8 +32,6 @@ const TITLES: Record<SsoRefusalType, string> = {
   account_disabled: 'Account cannot log in',
 };
 
-/** The library's `malformed` is published as `invalid_credential` (a 400: the request, not the person, is wrong). */
-const slug = (t: SsoRefusalType) => (t === 'malformed' ? 'invalid_credential' : t);
 
 @ApiTags('sso')
 @RequireScope('sso:login')
@@ -93,7 +91,7 @@ export class SsoController implements OnModuleInit {
 function toSsoProblem(e: unknown): unknown {
   if (e instanceof LoginRefused || e instanceof SsoLoginRefused) {
     const extra = e instanceof SsoLoginRefused && e.reason ? { reason: e.reason } : {};
-    return problem(STATUS[e.type], slug(e.type), TITLES[e.type], e.detail, extra);
+    return problem(STATUS[e.type], refusalSlug(e.type), TITLES[e.type], e.detail, extra);
   }
   if (e instanceof IdpUnavailableError) {
     // Not the user's fault and not ours to fix: the caller may retry once the IdP answers.

@@ -71,6 +71,9 @@ export function parseSsoLoginBody(body: unknown): { ok: true; credential: SsoCre
 
 export type SsoRefusalType = RefusalType | 'jit_disabled' | 'account_disabled';
 
+/** A refusal's published name: the library's `malformed` is `invalid_credential` (the request, not the person, is wrong). */
+export const refusalSlug = (t: SsoRefusalType): string => (t === 'malformed' ? 'invalid_credential' : t);
+
 /** A login the engine will not let through, with a stable type (the credential itself was fine or not). */
 export class SsoLoginRefused extends Error {
   constructor(
@@ -149,8 +152,8 @@ export class SsoLoginService {
       this.engine.ssoLogins.add(idpId, outcome);
       return result;
     } catch (e) {
-      if (e instanceof LoginRefused) this.engine.ssoLogins.add(e.idpId ?? idpId, e.type === 'malformed' ? 'invalid_credential' : e.type);
-      else if (e instanceof SsoLoginRefused) this.engine.ssoLogins.add(idpId, e.type);
+      if (e instanceof LoginRefused) this.engine.ssoLogins.add(e.idpId ?? idpId, refusalSlug(e.type));
+      else if (e instanceof SsoLoginRefused) this.engine.ssoLogins.add(idpId, refusalSlug(e.type));
       else if (e instanceof IdpUnavailableError) this.engine.ssoLogins.add(e.idpId, 'idp_unavailable');
       throw e;
     }
