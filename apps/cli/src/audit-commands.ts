@@ -3,31 +3,24 @@ import type { SingleBar } from 'cli-progress';
 import { once } from 'node:events';
 import { heldRoles, identityStream } from '@idlc/domain';
 import { Engine, exportLines, ExportFormat, publicState, verifyChains } from '@idlc/engine';
+import { EXIT_NOT_FOUND, ExitError, exitOnError, WithEngine } from './cli-support';
 
-/** Exit codes beyond 0/1: bad arguments (sysexits EX_USAGE), unknown identity, a broken hash chain. */
-export const EXIT_USAGE = 64;
-export const EXIT_NOT_FOUND = 3;
+/** Exit code of `verify` when a hash chain is broken. */
 export const EXIT_CHAIN_BROKEN = 2;
-
-class UsageError extends Error {
-  constructor(message: string, readonly code = EXIT_USAGE) {
-    super(message);
-  }
-}
 
 function instant(name: string, v: string | undefined, required = false): Date | undefined {
   if (v === undefined) {
-    if (required) throw new UsageError(`--${name} is required (ISO 8601 instant)`);
+    if (required) throw new ExitError(`--${name} is required (ISO 8601 instant)`);
     return undefined;
   }
   const d = new Date(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new UsageError(`--${name} must be an ISO 8601 instant, got ${JSON.stringify(v)}`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new ExitError(`--${name} must be an ISO 8601 instant, got ${JSON.stringify(v)}`);
   return d;
 }
 
 async function existingIdentity(engine: Engine, id: string): Promise<string> {
-  if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new UsageError(`--identity must be an identity id, got ${JSON.stringify(id)}`);
-  if ((await engine.store.streamRevision(identityStream(id))) < 0) throw new UsageError(`no identity ${id}`, EXIT_NOT_FOUND);
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new ExitError(`--identity must be an identity id, got ${JSON.stringify(id)}`);
+  if ((await engine.store.streamRevision(identityStream(id))) < 0) throw new ExitError(`no identity ${id}`, EXIT_NOT_FOUND);
   return id;
 }
 
@@ -36,21 +29,9 @@ async function write(chunk: string): Promise<void> {
   if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
 }
 
-type WithEngine = <T>(fn: (engine: Engine) => Promise<T>) => Promise<T>;
-
 /** The auditor toolkit commands: verify, export, state, access-report. */
 export function registerAuditCommands(program: Command, withEngine: WithEngine, progressBar: (label: string) => SingleBar): void {
-  // Usage errors become a message on stderr and a distinct exit code, never a stack trace.
-  const run = (fn: (engine: Engine) => Promise<void>) =>
-    withEngine(async (engine) => {
-      try {
-        await fn(engine);
-      } catch (e) {
-        if (!(e instanceof UsageError)) throw e;
-        console.error(e.message);
-        process.exitCode = e.code;
-      }
-    });
+  const run = (fn: (engine: Engine) => Promise<void>) => withEngine((engine) => exitOnError(() => fn(engine)));
 
   program
     .command('verify')
@@ -80,11 +61,11 @@ export function registerAuditCommands(program: Command, withEngine: WithEngine, 
     .option('--format <format>', 'jsonl or csv', 'jsonl')
     .action((o: { identity?: string; all?: boolean; from?: string; to?: string; format: string }) =>
       run(async (engine) => {
-        if (!!o.identity === !!o.all) throw new UsageError('give exactly one of --identity <id> or --all');
-        if (o.format !== 'jsonl' && o.format !== 'csv') throw new UsageError('--format must be jsonl or csv');
+        if (!!o.identity === !!o.all) throw new ExitError('give exactly one of --identity <id> or --all');
+        if (o.format !== 'jsonl' && o.format !== 'csv') throw new ExitError('--format must be jsonl or csv');
         const from = instant('from', o.from);
         const to = instant('to', o.to);
-        if (from && to && from > to) throw new UsageError('--from must not be after --to');
+        if (from && to && from > to) throw new ExitError('--from must not be after --to');
         const identityId = o.identity ? await existingIdentity(engine, o.identity) : undefined;
         const head = await engine.store.headPosition();
         const bar = progressBar('exporting');

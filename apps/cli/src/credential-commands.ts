@@ -1,16 +1,6 @@
 import type { Command } from 'commander';
-import { Credential, CredentialError, Engine, SCOPES } from '@idlc/engine';
-
-type WithEngine = <T>(fn: (engine: Engine) => Promise<T>) => Promise<T>;
-
-/** sysexits EX_USAGE: a bad name, scope or expiry; EX_NOUSER-like 3 for an unknown id. */
-const EXIT_USAGE = 64;
-const EXIT_NOT_FOUND = 3;
-
-function fail(message: string, code: number): never {
-  console.error(message);
-  process.exit(code);
-}
+import { Credential, CredentialError, SCOPES } from '@idlc/engine';
+import { EXIT_NOT_FOUND, ExitError, exitOnError, WithEngine } from './cli-support';
 
 const row = (c: Credential) =>
   [c.id, c.name, c.scopes.join(','), c.createdAt, c.expiresAt ?? '-', c.revokedAt ? `revoked ${c.revokedAt}` : 'active', c.lastUsedAt ?? '-'].join('\t');
@@ -25,11 +15,11 @@ export function registerCredentialCommands(program: Command, withEngine: WithEng
     .option('--expires-in-days <n>', 'expire after this many days')
     .option('--json', 'print the credential and token as JSON')
     .action((opts: { name: string; scopes: string; expiresInDays?: string; json?: boolean }) =>
-      withEngine(async (engine) => {
+      withEngine((engine) => exitOnError(async () => {
         let expiresAt: Date | undefined;
         if (opts.expiresInDays !== undefined) {
           const days = Number(opts.expiresInDays);
-          if (!Number.isInteger(days) || days < 1 || days > 3650) fail('--expires-in-days must be a whole number of days, 1-3650', EXIT_USAGE);
+          if (!Number.isInteger(days) || days < 1 || days > 3650) throw new ExitError('--expires-in-days must be a whole number of days, 1-3650');
           expiresAt = new Date(engine.clock.now().getTime() + days * 86_400_000);
         }
         const scopes = opts.scopes.split(',').map((s) => s.trim()).filter(Boolean);
@@ -43,10 +33,10 @@ export function registerCredentialCommands(program: Command, withEngine: WithEng
             console.log(c.token);
           }
         } catch (e) {
-          if (e instanceof CredentialError) fail(e.message, EXIT_USAGE);
+          if (e instanceof CredentialError) throw new ExitError(e.message);
           throw e;
         }
-      }),
+      })),
     );
 
   program
@@ -66,10 +56,10 @@ export function registerCredentialCommands(program: Command, withEngine: WithEng
     .command('credentials:revoke <id>')
     .description('revoke an API credential')
     .action((id: string) =>
-      withEngine(async (engine) => {
+      withEngine((engine) => exitOnError(async () => {
         const c = await engine.credentials.revoke(id);
-        if (!c) fail(`no credential ${id}`, EXIT_NOT_FOUND);
+        if (!c) throw new ExitError(`no credential ${id}`, EXIT_NOT_FOUND);
         console.log(`Revoked credential ${c.id} "${c.name}" at ${c.revokedAt}.`);
-      }),
+      })),
     );
 }

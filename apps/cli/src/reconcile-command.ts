@@ -15,6 +15,7 @@ import {
   SnapshotError,
   SnapshotFormat,
 } from '@idlc/engine';
+import { ExitError, exitOnError, EXIT_USAGE, WithEngine } from './cli-support';
 
 /** Exit codes of `idlc reconcile` (sysexits where one fits). */
 export const RECONCILE_EXIT = {
@@ -26,21 +27,12 @@ export const RECONCILE_EXIT = {
   applyIncomplete: 4,
   /** --apply refused: more orphans than --max-disable allows; nothing was changed. */
   applyLimit: 5,
-  usage: 64,
+  usage: EXIT_USAGE,
   /** The snapshot is not a valid snapshot (EX_DATAERR); nothing was read from the engine or applied. */
   dataError: 65,
   /** The snapshot file cannot be read (EX_NOINPUT). */
   noInput: 66,
 } as const;
-
-class ExitError extends Error {
-  constructor(
-    message: string,
-    readonly code: number,
-  ) {
-    super(message);
-  }
-}
 
 interface Options {
   hrSnapshot: string;
@@ -90,7 +82,7 @@ message names the line or record; nothing is read or applied); 66 snapshot file 
 /** `idlc reconcile`: the engine's accounts against an authoritative HR snapshot. */
 export function registerReconcileCommand(
   program: Command,
-  withEngine: <T>(fn: (engine: Engine) => Promise<T>) => Promise<T>,
+  withEngine: WithEngine,
   progressBar: (label: string) => SingleBar,
 ): void {
   program
@@ -108,15 +100,7 @@ export function registerReconcileCommand(
     .addHelpText('after', HELP)
     // A missing or unknown option is a usage error like the others: exit 64, not commander's 1.
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : RECONCILE_EXIT.usage))
-    .action(async (o: Options) => {
-      try {
-        await run(o, withEngine, progressBar);
-      } catch (e) {
-        if (!(e instanceof ExitError)) throw e;
-        console.error(e.message);
-        process.exitCode = e.code;
-      }
-    });
+    .action((o: Options) => exitOnError(() => run(o, withEngine, progressBar)));
 }
 
 function options(o: Options) {
@@ -151,7 +135,7 @@ function readSnapshot(file: string, format: SnapshotFormat | undefined): HrSnaps
   }
 }
 
-async function run(o: Options, withEngine: <T>(fn: (engine: Engine) => Promise<T>) => Promise<T>, progressBar: (label: string) => SingleBar): Promise<void> {
+async function run(o: Options, withEngine: WithEngine, progressBar: (label: string) => SingleBar): Promise<void> {
   const opts = options(o);
   // The whole snapshot is validated before the engine is even opened: a bad file changes nothing.
   const snapshot = readSnapshot(o.hrSnapshot, opts.snapshotFormat);
