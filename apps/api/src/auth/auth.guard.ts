@@ -9,14 +9,14 @@ import { AuthenticatedRequest, Principal, PUBLIC_KEY, SCOPE_KEY } from './scopes
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /**
- * Index of the static token (SCIM_TOKENS) equal to `given`, or -1. Digests make every comparison
- * the same length, and every configured token is compared, so timing tells nothing.
+ * Index of the static token (SCIM_TOKENS, given as their digests) equal to `given`, or -1. Digests
+ * make every comparison the same length, and every configured token is compared, so timing tells nothing.
  */
-export function matchStaticToken(given: string, tokens: string[]): number {
+function matchStaticToken(given: string, tokenDigests: readonly Buffer[]): number {
   const d = digest(given);
   let found = -1;
-  tokens.forEach((t, i) => {
-    if (timingSafeEqual(d, digest(t)) && found < 0) found = i;
+  tokenDigests.forEach((t, i) => {
+    if (timingSafeEqual(d, t) && found < 0) found = i;
   });
   return found;
 }
@@ -31,10 +31,15 @@ const bearer = (header: string | undefined) => /^Bearer\s+(\S+)\s*$/i.exec(heade
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
+  /** SCIM_TOKENS are fixed for the process: hashed once, not on every request. */
+  private readonly scimTokenDigests: Buffer[];
+
   constructor(
     private readonly engine: Engine,
     private readonly reflector: Reflector,
-  ) {}
+  ) {
+    this.scimTokenDigests = engine.config.scimTokens.map(digest);
+  }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const targets = [ctx.getHandler(), ctx.getClass()];
@@ -61,7 +66,7 @@ export class AuthGuard implements CanActivate {
   private async authenticate(token: string, scope: Scope): Promise<Principal | undefined> {
     if (scope === 'scim' && !token.startsWith('idlc_')) {
       // IdPs configured with a static SCIM token (SCIM_TOKENS): the token's position names the client.
-      const i = matchStaticToken(token, this.engine.config.scimTokens);
+      const i = matchStaticToken(token, this.scimTokenDigests);
       return i < 0 ? undefined : { actor: `scim-token-${i + 1}`, name: `SCIM_TOKENS[${i}]`, scopes: ['scim'] };
     }
     const c = await this.engine.credentials.authenticate(token);
