@@ -19,6 +19,9 @@ const obj = (properties: Record<string, SchemaObject | { $ref: string }>, requir
 });
 const arrayOf = (items: SchemaObject | { $ref: string }, extra: Partial<SchemaObject> = {}): SchemaObject => ({ type: 'array', items, ...extra });
 
+/** An account's status, as Identity and SsoLogin answer it. */
+const ACCOUNT_STATUS: SchemaObject = { type: 'string', enum: ['none', 'pending', 'active', 'disabled', 'deleted'] };
+
 const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$';
 const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f]*$';
 const text = (maxLength: number): SchemaObject => ({ type: 'string', maxLength, pattern: NO_CONTROL, nullable: true });
@@ -95,7 +98,7 @@ export const SCHEMAS: Record<string, SchemaObject> = {
   Identity: obj({
     identityId: str,
     employeeId: nullableStr,
-    status: { type: 'string', enum: ['none', 'pending', 'active', 'disabled', 'deleted'] },
+    status: ACCOUNT_STATUS,
     employment: { type: 'string', enum: ['none', 'pending', 'active', 'terminated'] },
     disabledReason: nullableStr,
     // Set once the identity's personal data was erased (right to be forgotten).
@@ -145,7 +148,7 @@ export const SCHEMAS: Record<string, SchemaObject> = {
   }),
   SsoLogin: obj({
     identityId: str,
-    status: { type: 'string', enum: ['none', 'pending', 'active', 'disabled', 'deleted'] },
+    status: ACCOUNT_STATUS,
     roles: arrayOf(str),
     provisioned: { type: 'boolean', description: 'true when this login created the account (just in time)' },
   }),
