@@ -1,7 +1,6 @@
 import { Engine, registerEngineMetrics } from '@idlc/engine';
 import { Counter, Histogram, Registry } from 'prom-client';
 
-export { onAppend } from '@idlc/engine';
 
 export interface ApiMetrics {
   registry: Registry;
