@@ -116,11 +116,13 @@ export class Engine {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((r) => (timer = setTimeout(r, flushMs).unref()));
     // A projection that keeps failing must not hold the stop: its checkpoint is durable, the next start resumes.
-    if (flush) await Promise.race([this.projections.caughtUp().catch((e) => console.error('projection flush on close failed:', e)), timeout]);
+    const flushStep = (step: () => Promise<void>) =>
+      flush ? Promise.race([step().catch((e) => console.error('projection flush on close failed:', e)), timeout]) : undefined;
+    await flushStep(() => this.projections.caughtUp());
     await this.projections.stop();
     // With the subscription stopped, apply whatever it had not reached yet (an append that committed
     // while it was between reads), still within the same time limit.
-    if (flush) await Promise.race([this.projections.runToHead().catch((e) => console.error('projection flush on close failed:', e)), timeout]);
+    await flushStep(() => this.projections.runToHead());
     clearTimeout(timer);
     await this.persistence.close();
   }
