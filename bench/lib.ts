@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { jwtVerify, type KeyLike } from 'jose';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,9 +74,14 @@ export async function load(opts: {
 export async function bareFastify(responseBody: string, method: 'GET' | 'POST' = 'POST'): Promise<{ url: string; close(): Promise<void> }> {
   const app = Fastify({ logger: false });
   app.route({ method, url: '/bare', handler: async (_req, reply) => reply.header('content-type', 'application/json').send(responseBody) });
+  return listen(app, '/bare');
+}
+
+/** Starts a baseline app on a free loopback port; its URL for `path`. */
+async function listen(app: FastifyInstance, path: string): Promise<{ url: string; close(): Promise<void> }> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address() as { port: number };
-  return { url: `http://127.0.0.1:${addr.port}/bare`, close: () => app.close() };
+  return { url: `http://127.0.0.1:${addr.port}${path}`, close: () => app.close() };
 }
 
 /**
@@ -90,9 +95,7 @@ export async function verifyOnlyFastify(responseBody: string, key: KeyLike, issu
     await jwtVerify((req.body as { idToken: string }).idToken, key, { issuer, audience, algorithms: ['ES256'] });
     return reply.header('content-type', 'application/json').send(responseBody);
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address() as { port: number };
-  return { url: `http://127.0.0.1:${addr.port}/verify`, close: () => app.close() };
+  return listen(app, '/verify');
 }
 
 export function peakRssMb(): number {
