@@ -124,6 +124,17 @@ describe('input limits on the real server: body size per route, JSON depth, cont
     expect(jsonDepthExceeds(Buffer.from(nested(33)), 32)).toBe(true);
   });
 
+  it('tells shallow bodies with many brackets from deep ones (the bracket count only short-cuts the scan)', () => {
+    // 500 objects in one array: 501 brackets, depth 2.
+    const wide = Buffer.from(JSON.stringify(Array.from({ length: 500 }, (_, i) => ({ i }))));
+    expect(jsonDepthExceeds(wide, 32)).toBe(false);
+    expect(jsonDepthExceeds(wide, 1)).toBe(true);
+    // Mixed '{' and '[' count together: 3 of each nest 6 deep.
+    const mixed = Buffer.from('{"a":[{"b":[{"c":[1]}]}]}');
+    expect(jsonDepthExceeds(mixed, 6)).toBe(false);
+    expect(jsonDepthExceeds(mixed, 5)).toBe(true);
+  });
+
   it('answers 415 problem+json for non-JSON bodies on JSON routes (SCIM error schema under /scim)', async () => {
     for (const [path, type] of [
       ['/hr/events', 'text/plain'],

@@ -41,8 +41,9 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
   fastify.addHook('preClose', async () => {
     closing = true;
   });
-  fastify.addHook('onSend', async (_req, reply) => {
+  fastify.addHook('onSend', (_req, reply, payload, next) => {
     if (closing) void reply.header('connection', 'close');
+    next(null, payload);
   });
   // Requests whose handlers are still running. close() should wait for them, but the engine is closed
   // only once this is zero too: an append finishing after the projections' final flush would be
@@ -52,11 +53,18 @@ export async function createApp(engine: Engine, options: AppOptions = {}): Promi
   const done = () => {
     if (--inFlight === 0) for (const w of waiters.splice(0)) w();
   };
-  fastify.addHook('onRequest', async () => {
+  fastify.addHook('onRequest', (_req, _reply, next) => {
     inFlight++;
+    next();
   });
-  fastify.addHook('onResponse', async () => done());
-  fastify.addHook('onRequestAbort', async (_req) => done());
+  fastify.addHook('onResponse', (_req, _reply, next) => {
+    done();
+    next();
+  });
+  fastify.addHook('onRequestAbort', (_req, next) => {
+    done();
+    next();
+  });
   drains.set(app, (ms) =>
     inFlight === 0 ? Promise.resolve() : Promise.race([new Promise<void>((r) => waiters.push(r)), new Promise<void>((r) => setTimeout(r, ms).unref())]),
   );

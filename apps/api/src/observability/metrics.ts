@@ -25,11 +25,20 @@ export function createMetrics(engine: Engine): ApiMetrics {
     registers: [registry],
   });
   const stopEngineMetrics = registerEngineMetrics(registry, engine);
+  // Label children per (method, route, status): prom-client hashes a label object on every call otherwise.
+  // Routes are patterns (or 'unmatched'), so the map stays as small as the route table.
+  const children = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
   return {
     registry,
     observeRequest(method, route, status, seconds) {
-      requests.inc({ method, route, status: String(status) });
-      duration.observe({ method, route }, seconds);
+      const key = `${method} ${status} ${route}`;
+      let child = children.get(key);
+      if (!child) {
+        child = { count: requests.labels(method, route, String(status)), time: duration.labels(method, route) };
+        children.set(key, child);
+      }
+      child.count.inc();
+      child.time.observe(seconds);
     },
     close: stopEngineMetrics,
   };
