@@ -85,14 +85,14 @@ async function listen(app: FastifyInstance, path: string): Promise<{ url: string
 }
 
 /**
- * A bare Fastify POST route that only verifies the posted ES256 ID token with jose (signature, issuer,
+ * A bare Fastify POST route that only verifies the posted ID token with jose (signature, issuer,
  * audience, expiry) and answers `responseBody`: the most any login hook that checks the token with
  * this library can do on this machine, before it records or decides anything.
  */
-export async function verifyOnlyFastify(responseBody: string, key: KeyLike, issuer: string, audience: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function verifyOnlyFastify(responseBody: string, key: KeyLike, issuer: string, audience: string, algorithm: string): Promise<{ url: string; close(): Promise<void> }> {
   const app = Fastify({ logger: false });
   app.post('/verify', async (req, reply) => {
-    await jwtVerify((req.body as { idToken: string }).idToken, key, { issuer, audience, algorithms: ['ES256'] });
+    await jwtVerify((req.body as { idToken: string }).idToken, key, { issuer, audience, algorithms: [algorithm] });
     return reply.header('content-type', 'application/json').send(responseBody);
   });
   return listen(app, '/verify');
