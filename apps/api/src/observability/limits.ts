@@ -15,15 +15,19 @@ export function bodyLimitFor(url: string): number {
   return 64 * KiB;
 }
 
+/** `{` and `[`. */
+const OPENING_BRACKETS = [0x7b, 0x5b] as const;
+
 /**
  * True when the JSON text nests objects/arrays deeper than `max`. A byte scan before parsing, so a
- * hostile payload costs one pass and no allocation; UTF-8 continuation bytes never equal `"` or `\`.
+ * hostile payload costs a bracket count that stops past `max`, then one pass, and no allocation;
+ * UTF-8 continuation bytes never equal `"` or `\`.
  */
 export function jsonDepthExceeds(buf: Buffer, max = MAX_JSON_DEPTH): boolean {
   // Most bodies hold fewer brackets than the limit, so cannot nest past it: counting them with
   // indexOf (native) is far cheaper than walking every byte.
   let brackets = 0;
-  for (const open of [0x7b, 0x5b]) {
+  for (const open of OPENING_BRACKETS) {
     for (let i = buf.indexOf(open); i !== -1 && brackets <= max; i = buf.indexOf(open, i + 1)) brackets++;
   }
   if (brackets <= max) return false;
