@@ -62,5 +62,5 @@ if grep -qiE 'error|exception' "$LOG"; then
   echo "== server log"
   cat "$LOG"
 fi
-echo "== SCIM conformance $([ $failed = 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - started ))s"
+echo "== SCIM conformance: $([ $failed = 0 ] && echo passed || echo FAILED), $(( $(date +%s) - started )) s"
 exit $failed
