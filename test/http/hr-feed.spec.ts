@@ -192,6 +192,37 @@ describe.each(backends)('HR feed webhooks, driven as an HR system would (%s)', (
     expect(sales.body.members).toHaveLength(500);
   }, 60_000);
 
+  it('a mixed batch answers in its own order, one employee in sequence and the others beside it; resent, all duplicates', async () => {
+    const events = [
+      hire('mix-1', 'MIX-A', { department: 'Engineering' }),
+      hire('mix-2', 'MIX-B', { department: 'Sales', email: 'b@example.com' }),
+      { eventId: 'mix-3', type: 'change', employeeId: 'MIX-A', effectiveDate: '2026-01-06', attributes: { department: 'Sales' } },
+      ...Array.from({ length: 60 }, (_, i) => hire(`mix-f${i}`, `MIX-F${i}`, { email: `f${i}@example.com` })),
+      { eventId: 'mix-4', type: 'terminate', employeeId: 'MIX-A', effectiveDate: '2026-01-07' },
+      { eventId: 'mix-5', type: 'change', employeeId: 'MIX-NOBODY', effectiveDate: '2026-01-06', attributes: { title: 'x' } },
+    ];
+    const r = await t.hr({ events });
+    expect(r.status).toBe(200);
+    expect(r.body.results.map((x: any) => x.eventId)).toEqual(events.map((e) => e.eventId));
+    expect(r.body.results.map((x: any) => x.status)).toEqual(['applied', 'applied', 'applied', ...Array(60).fill('applied'), 'applied', 'rejected']);
+    expect(r.body.summary).toEqual({ applied: 64, unchanged: 0, duplicate: 0, rejected: 1 });
+    const a = r.body.results[0].identityId;
+    expect(r.body.results[2].identityId).toBe(a);
+    expect(r.body.results[63].identityId).toBe(a);
+    expect(new Set(r.body.results.slice(0, 64).map((x: any) => x.identityId)).size).toBe(62);
+    // MIX-A's hire, change and termination were applied in the batch's order.
+    const history = (await t.get(`/identities/${a}/history`)).body.events.map((e: any) => e.type);
+    expect(history.indexOf('IdentityHired')).toBeGreaterThanOrEqual(0);
+    expect(history.indexOf('IdentityHired')).toBeLessThan(history.indexOf('AttributesChanged'));
+    expect(history.indexOf('AttributesChanged')).toBeLessThan(history.indexOf('IdentityTerminated'));
+    // The same batch again: every applied event is a duplicate, nothing is appended.
+    const count = await t.eventCount();
+    const again = await t.hr({ events });
+    expect(again.body.results.map((x: any) => x.identityId)).toEqual(r.body.results.map((x: any) => x.identityId));
+    expect(again.body.summary).toEqual({ applied: 0, unchanged: 0, duplicate: 64, rejected: 1 });
+    expect(await t.eventCount()).toBe(count);
+  });
+
   it('rejects a change for an unknown employee with a problem, appending nothing', async () => {
     const r = await t.hr({ eventId: 'x-1', type: 'change', employeeId: 'NOPE', effectiveDate: '2026-01-05', attributes: { title: 'x' } });
     expect(r.status).toBe(404);

@@ -43,31 +43,97 @@ function attributesOf(dto: HrEventDto): Partial<Record<AttributeName, string | n
 const definedOnly = (a: Partial<Record<AttributeName, string | null>>): Attributes =>
   Object.fromEntries(Object.entries(a).filter(([, v]) => v !== null && v !== undefined)) as Attributes;
 
+/** Longest stretch (wall time, not the domain clock: this is scheduling) a batch runs without yielding. */
+const YIELD_EVERY_MS = 10;
+
+/** Employees whose events are applied at once: their appends then share the writer's group commits. */
+const EMPLOYEES_IN_FLIGHT = 32;
+
+/**
+ * The batch's event indices in chains that must run in order: one employee's events (a hire, then
+ * a change) and events repeating an event id (the first one applies, the rest answer "duplicate").
+ * Chains share nothing, so they can run side by side.
+ */
+export function orderedChains(events: readonly Pick<HrEventDto, 'employeeId' | 'eventId'>[]): number[][] {
+  const parent = events.map((_, i) => i);
+  const root = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  const firstOf = new Map<string, number>();
+  events.forEach((e, i) => {
+    for (const key of [`employee:${e.employeeId}`, `event:${e.eventId}`]) {
+      const j = firstOf.get(key);
+      if (j === undefined) firstOf.set(key, i);
+      else parent[root(i)] = root(j);
+    }
+  });
+  const chains = new Map<number, number[]>();
+  events.forEach((_, i) => {
+    const r = root(i);
+    let c = chains.get(r);
+    if (!c) chains.set(r, (c = []));
+    c.push(i);
+  });
+  return [...chains.values()];
+}
+
 /**
  * Applies HR facts through the identity write path. The HR event id is the idempotency key, so a
  * webhook retry or a Kafka redelivery appends nothing twice. Shared by the webhook and the Kafka consumer.
  */
-/** Longest stretch (wall time, not the domain clock: this is scheduling) a batch runs without yielding. */
-const YIELD_EVERY_MS = 10;
-
 export class HrFeedService {
+  private sliceStart = performance.now();
+  private pause: Promise<void> | undefined;
+
   constructor(private readonly commands: IdentityCommands) {}
 
-  async applyAll(events: HrEventDto[], meta: HrSourceMetadata): Promise<HrEventResult[]> {
-    const results: HrEventResult[] = [];
-    let slice = performance.now();
-    // In order: a batch may hire someone and then change them.
-    for (const e of events) {
-      // On SQLite every await settles at once, so a batch would otherwise be one unbroken chain of
-      // microtasks: other requests, /health probes and a SIGTERM would wait for all of it. Yielding
-      // every few milliseconds (not every event) keeps them responsive without splitting the
-      // projections' work into one tiny batch per event.
-      if (performance.now() - slice > YIELD_EVERY_MS) {
-        await new Promise((r) => setImmediate(r));
-        slice = performance.now();
-      }
-      results.push(await this.apply(e, meta));
+  /**
+   * On SQLite every await settles at once, so a batch would otherwise be one unbroken chain of
+   * microtasks: other requests, /health probes and a SIGTERM would wait for all of it. Every few
+   * milliseconds (not every event, which would split the projections' work into tiny batches) every
+   * runner of every batch in flight waits for one turn of the event loop, together: one pausing
+   * alone would leave the others' microtasks in the way. Undefined when there is no pause.
+   */
+  private breathe(): Promise<void> | undefined {
+    if (!this.pause && performance.now() - this.sliceStart > YIELD_EVERY_MS) {
+      this.pause = new Promise<void>((r) => setImmediate(r)).then(() => {
+        this.pause = undefined;
+        this.sliceStart = performance.now();
+      });
     }
+    return this.pause;
+  }
+
+  /**
+   * Results in the batch's order. One employee's events apply in order; different employees' run
+   * side by side (up to EMPLOYEES_IN_FLIGHT), so a 1,000-hire batch is a few commits, not a thousand.
+   * An unexpected error stops taking new work and is thrown once what had started has finished;
+   * whatever was applied stays applied, and a retry of the batch answers it "duplicate".
+   */
+  async applyAll(events: HrEventDto[], meta: HrSourceMetadata): Promise<HrEventResult[]> {
+    const results = new Array<HrEventResult>(events.length);
+    const chains = orderedChains(events);
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const run = async (): Promise<void> => {
+      while (!failure && next < chains.length) {
+        const chain = chains[next++];
+        for (const i of chain) {
+          const paused = this.breathe();
+          if (paused) await paused;
+          if (failure) return;
+          try {
+            results[i] = await this.apply(events[i], meta);
+          } catch (error) {
+            failure ??= { error };
+            return;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(EMPLOYEES_IN_FLIGHT, chains.length) }, run));
+    if (failure) throw failure.error;
     return results;
   }
 
