@@ -71,6 +71,8 @@ set +e
 # Relative --report paths land there too.
 mkdir -p "$ROOT/.cache/schemathesis"
 cd "$ROOT/.cache/schemathesis"
+# Its section banners ('==== 2 warnings in 11s ====') have pytest's closing-line shape; a CI reader
+# of the log would take that for a test run that passed nothing, so they are printed as '-- … --'.
 # The hooks sign HR webhooks with the run's secret (else every case would stop at the signature check)
 # and let generated ids be the seeded identities' ids part of the time.
 IDLC_HR_SECRET="$HR_SECRET" IDLC_KNOWN_IDS="$KNOWN_IDS" IDLC_CREDENTIAL_ID="$(echo "$TOKEN" | cut -d_ -f2)" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/scripts/schemathesis" \
@@ -82,8 +84,6 @@ IDLC_HR_SECRET="$HR_SECRET" IDLC_KNOWN_IDS="$KNOWN_IDS" IDLC_CREDENTIAL_ID="$(ec
   --request-timeout 20 \
   --no-color \
   "${HEADERS[@]}" "$@" 2>&1 | sed -E -e 's/^=+ (.*[^ =]) =+$/-- \1 --/' -e 's/^(-- .*) in ([0-9.]+m?s) --$/\1, \2 --/'
-# Its section banners ('==== 2 warnings in 11s ====') have pytest's closing-line shape; a CI reader
-# of the log would take that for a test run that passed nothing, so they are printed as '-- … --'.
 rc=${PIPESTATUS[0]}
 set -e
 
