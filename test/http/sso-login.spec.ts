@@ -522,6 +522,41 @@ describe('the replay cache lives in the database', () => {
   });
 });
 
+describe.each(backends)('a known login decides on the store\'s current state, not a stale cache (%s)', (_name, backendEnv) => {
+  const sharedDir = tempDirPerTest('idlc-sso-two-');
+
+  it('an account terminated through another process is refused at the next login, even within the record interval', async () => {
+    // Two processes over one database: the API answering logins, and another (a worker consuming the
+    // HR topic, a second API replica) that applies the termination.
+    const shared: Record<string, string> =
+      backendEnv.EVENT_STORE === 'postgres' ? { ...backendEnv, DATABASE_SCHEMA: `t_two_${Math.random().toString(36).slice(2, 10)}` } : { SQLITE_FILE: join(sharedDir(), 'idlc.db') };
+    const api = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
+    const other = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
+    try {
+      const token = () => oidc.signIdToken({ alg: 'RS256', now: api.clock.now(), claims: { ...ALICE, employee_number: 'E9001' } });
+      await other.hr({ eventId: 'h-9', type: 'hire', employeeId: 'E9001', effectiveDate: '2026-01-05', attributes: ALICE_ATTRIBUTES });
+      const first = await api.post('/sso/login', { idToken: await token() });
+      expect(first.status).toBe(200);
+      api.clock.advance(60_000);
+      // Within LOGIN_RECORD_INTERVAL_SECONDS: answered from the cached aggregate, nothing appended.
+      const before = await api.eventCount();
+      expect((await api.post('/sso/login', { idToken: await token() })).status).toBe(200);
+      expect(await api.eventCount()).toBe(before);
+
+      const term = await other.hr({ eventId: 't-9', type: 'terminate', employeeId: 'E9001', effectiveDate: '2026-01-05', reason: 'resignation' });
+      expect(term.body.results[0].status).toBe('applied');
+      api.clock.advance(60_000);
+      const refused = await api.post('/sso/login', { idToken: await token() });
+      expect({ status: refused.status, type: refused.body.type, reason: refused.body.reason }).toEqual({ status: 403, type: PROBLEM + 'account_disabled', reason: 'terminated' });
+      // The cached aggregate caught up by reading the tail, not by replaying the stream.
+      expect((await api.engine.repository.load(first.body.identityId)).account).toBe('disabled');
+    } finally {
+      await api.close();
+      await other.close();
+    }
+  });
+});
+
 describe('SSO configuration', () => {
   it('config/idps.example.json is a valid IdP file', () => {
     expect(loadTrustedIdps(resolve(__dirname, '../../config/idps.example.json')).map((i) => [i.id, i.kind])).toEqual([

@@ -81,7 +81,7 @@ export class IdentityCommands {
     }
     const maxAttempts = options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
-      const state = attempt === 1 ? await this.repository.load(identityId) : await this.repository.refresh(identityId);
+      const state = attempt === 1 ? await this.repository.loadCurrent(identityId) : await this.repository.refresh(identityId);
       const now = this.clock.now();
       const decision = decideAll(state, commands, {
         now,

@@ -51,6 +51,20 @@ export class IdentityRepository {
     return this.refresh(identityId);
   }
 
+  /**
+   * The state as of the store's head, for decisions that may append nothing (a login within the
+   * record interval, a refusal): a cached state is checked against the stream's head revision (one
+   * indexed read) and its tail read only when another process appended meanwhile, e.g. a worker's
+   * saga or HR consumer disabling the account. Without this check such a decision would trust the
+   * cache until this process's next append to the stream.
+   */
+  async loadCurrent(identityId: string): Promise<IdentityState> {
+    const cached = this.cache.get(identityId);
+    if (!cached) return this.refresh(identityId);
+    const head = await this.store.streamRevision(identityStream(identityId));
+    return head === cached.revision ? cached : this.refresh(identityId);
+  }
+
   /** Brings a state up to the store's head: from cache or snapshot, reading only the tail. */
   async refresh(identityId: string): Promise<IdentityState> {
     let base = this.cache.get(identityId);

@@ -162,7 +162,7 @@ export class ScimService {
 
   private async userState(id: string): Promise<IdentityState> {
     if (!ID.test(id)) throw notFound(`User ${id} not found`);
-    const s = await this.engine.repository.load(id);
+    const s = await this.engine.repository.loadCurrent(id);
     if (!scimVisible(s)) throw notFound(`User ${id} not found`);
     return s;
   }

@@ -209,11 +209,14 @@ export class SsoLoginService {
     return 'idToken' in c ? this.verifier.verifyOidc(c.idToken) : this.verifier.verifySaml(c.samlResponse, c.relayState);
   }
 
-  /** The identity holding a key: from memory when the cached aggregate still holds it, else one indexed read. */
+  /**
+   * The identity holding a key: from memory when the aggregate, checked against the store's head
+   * (another process may have unlinked the key), still holds it, else one indexed read.
+   */
   private async ownerOf(ks: string): Promise<string | null> {
     const cached = this.keyOwners.get(ks);
     if (cached) {
-      const state = await this.engine.repository.load(cached);
+      const state = await this.engine.repository.loadCurrent(cached);
       if (state.keys.includes(ks)) return cached;
       this.keyOwners.delete(ks);
     }
@@ -236,7 +239,7 @@ export class SsoLoginService {
    */
   private async link(identityId: string, ks: string, recordLogin: IdentityCommand & { kind: 'RecordLogin' }, metadata: EventMetadata): Promise<CommandOutcome> {
     const linkAndLogin: IdentityCommand[] = [{ kind: 'LinkKey', key: idpKey(recordLogin.issuer, recordLogin.subject) }, recordLogin];
-    const state = await this.engine.repository.load(identityId);
+    const state = await this.engine.repository.loadCurrent(identityId);
     // A dry run of the pure decision (no write) tells whether the login would be refused.
     const trial = decideAll(state, linkAndLogin, {
       now: this.engine.clock.now(),
