@@ -446,6 +446,7 @@ describe.each(backends)('POST /sso/login, driven as an IdP login hook would (%s)
     const replays = t.engine.repository.fullReplays;
     const findByKey = jest.spyOn(t.engine.commands, 'findByKey');
     const readStream = jest.spyOn(t.engine.store, 'readStream');
+    const streamRevision = jest.spyOn(t.engine.store, 'streamRevision');
     try {
       for (let i = 0; i < 40; i++) {
         t.clock.advance(10 * 60_000);
@@ -455,9 +456,14 @@ describe.each(backends)('POST /sso/login, driven as an IdP login hook would (%s)
       }
       expect(findByKey).not.toHaveBeenCalled();
       expect(readStream).not.toHaveBeenCalled();
+      // Is the cached aggregate still the stream's head? On SQLite, while no other connection has
+      // committed, data_version says so without a read; elsewhere one indexed read per decision.
+      if (t.engine.config.eventStore === 'sqlite') expect(streamRevision).not.toHaveBeenCalled();
+      else expect(streamRevision).toHaveBeenCalled();
     } finally {
       findByKey.mockRestore();
       readStream.mockRestore();
+      streamRevision.mockRestore();
     }
     expect(t.engine.repository.fullReplays).toBe(replays);
     const cached = await t.engine.repository.load(id);

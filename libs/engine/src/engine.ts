@@ -59,7 +59,7 @@ export class Engine {
       const dataKeys = await DataKeyStore.open(persistence.readDb, clock, { kek: config.dataKeyEncryptionKey, cacheSize: Math.max(1000, config.aggregateCacheSize) });
       const cipher = new PersonalDataCipher(dataKeys);
       const store = new DecryptingEventStore(persistence.store, cipher);
-      const repository = new IdentityRepository(store, store, config.aggregateCacheSize, config.snapshotEvery);
+      const repository = new IdentityRepository(store, store, config.aggregateCacheSize, config.snapshotEvery, persistence.appendsElsewhere);
       const commands = new IdentityCommands(store, repository, policies, clock, cipher);
       const erasure = new IdentityErasure(commands, repository, dataKeys);
       // A read that finds an erasure whose key destruction never happened (a crash) finishes it.

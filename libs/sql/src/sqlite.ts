@@ -200,6 +200,18 @@ export class SqliteDatabase implements SqlDatabase {
     if (++this.commits === CHECKPOINTER_AFTER_COMMITS) this.startCheckpointer();
   }
 
+  private dataVersionStmt?: Database.Statement;
+
+  /**
+   * SQLite's `data_version` as the write connection sees it: it changes when any other connection
+   * (another process, the CLI) commits, never for this connection's own writes. Cheaper than any
+   * table read, so callers can tell "nothing changed elsewhere" before checking what did.
+   */
+  dataVersion(): number {
+    this.dataVersionStmt ??= this.writer.prepare('SELECT data_version FROM pragma_data_version').pluck();
+    return this.dataVersionStmt.get() as number;
+  }
+
   /** True while the WAL is copied back on the helper thread (diagnostics, tests). */
   get checkpointingInBackground(): boolean {
     return this.checkpointer !== undefined;

@@ -35,14 +35,20 @@ export class IdentityRepository {
   /** Counts full-stream replays, so tests can prove the hot path does none. */
   fullReplays = 0;
 
+  /** The appendsElsewhere mark at which each cached state was last found to be the stream's head. */
+  private readonly verifiedAt: Lru<string, number>;
+
   constructor(
     private readonly store: EventStore,
     private readonly snapshots: SnapshotStore | null,
     cacheSize: number,
     private readonly snapshotEvery: number,
+    /** See Persistence.appendsElsewhere: lets loadCurrent skip the head read while nobody else wrote. */
+    private readonly appendsElsewhere?: () => number,
   ) {
     this.cache = new Lru(cacheSize);
     this.hashes = new Lru(cacheSize);
+    this.verifiedAt = new Lru(cacheSize);
   }
 
   async load(identityId: string): Promise<IdentityState> {
@@ -59,10 +65,18 @@ export class IdentityRepository {
    * cache until this process's next append to the stream.
    */
   async loadCurrent(identityId: string): Promise<IdentityState> {
+    // Read before the store, so an append landing in between changes it and is caught next time.
+    const mark = this.appendsElsewhere?.();
     const cached = this.cache.get(identityId);
-    if (!cached) return this.refresh(identityId);
-    const head = await this.store.streamRevision(identityStream(identityId));
-    return head === cached.revision ? cached : this.refresh(identityId);
+    let state: IdentityState;
+    if (cached && mark !== undefined && this.verifiedAt.get(identityId) === mark) return cached;
+    if (!cached) state = await this.refresh(identityId);
+    else {
+      const head = await this.store.streamRevision(identityStream(identityId));
+      state = head === cached.revision ? cached : await this.refresh(identityId);
+    }
+    if (mark !== undefined) this.verifiedAt.set(identityId, mark);
+    return state;
   }
 
   /** Brings a state up to the store's head: from cache or snapshot, reading only the tail. */
@@ -105,11 +119,13 @@ export class IdentityRepository {
   forget(identityId: string): void {
     this.cache.delete(identityId);
     this.hashes.delete(identityId);
+    this.verifiedAt.delete(identityId);
   }
 
   clear(): void {
     this.cache.clear();
     this.hashes.clear();
+    this.verifiedAt.clear();
   }
 
   /**

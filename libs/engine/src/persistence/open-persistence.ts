@@ -7,6 +7,11 @@ export interface Persistence {
   store: EventStore & SnapshotStore;
   /** Where read models live: the same database as the events for SQLite and PostgreSQL. */
   readDb: SqlDatabase;
+  /**
+   * A mark that stays the same while no other process can have appended events (SQLite's
+   * data_version on the file holding them); absent where that cannot be told cheaply.
+   */
+  appendsElsewhere?: () => number;
   close(): Promise<void>;
 }
 
@@ -15,7 +20,7 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
   if (config.eventStore === 'sqlite') {
     const db = new SqliteDatabase({ filename: config.sqliteFile, synchronous: config.sqliteSynchronous });
     const store = await SqliteEventStore.open(db, clock);
-    return { store, readDb: db, close: () => db.close() };
+    return { store, readDb: db, appendsElsewhere: () => db.dataVersion(), close: () => db.close() };
   }
   if (config.eventStore === 'postgres') {
     const db = new PostgresDatabase({ connectionString: config.databaseUrl!, schema: config.databaseSchema });
