@@ -64,6 +64,7 @@ export class SqliteDatabase implements SqlDatabase {
   private closed = false;
   private commits = 0;
   private checkpointer?: WalCheckpointer;
+  private dataVersionStmt?: Database.Statement;
 
   constructor(readonly options: SqliteOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -199,8 +200,6 @@ export class SqliteDatabase implements SqlDatabase {
   private noteCommit(): void {
     if (++this.commits === CHECKPOINTER_AFTER_COMMITS) this.startCheckpointer();
   }
-
-  private dataVersionStmt?: Database.Statement;
 
   /**
    * SQLite's `data_version` as the write connection sees it: it changes when any other connection

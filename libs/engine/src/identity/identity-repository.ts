@@ -59,10 +59,11 @@ export class IdentityRepository {
 
   /**
    * The state as of the store's head, for decisions that may append nothing (a login within the
-   * record interval, a refusal): a cached state is checked against the stream's head revision (one
-   * indexed read) and its tail read only when another process appended meanwhile, e.g. a worker's
-   * saga or HR consumer disabling the account. Without this check such a decision would trust the
-   * cache until this process's next append to the stream.
+   * record interval, a refusal): a cached state is checked against the stream's head revision and
+   * its tail read only when another process appended meanwhile, e.g. a worker's saga or HR consumer
+   * disabling the account. Without this check such a decision would trust the cache until this
+   * process's next append to the stream. The head read is skipped while the appendsElsewhere mark
+   * is the one this state was last verified at (SQLite: no other connection has committed since).
    */
   async loadCurrent(identityId: string): Promise<IdentityState> {
     // Read before the store, so an append landing in between changes it and is caught next time.
