@@ -1,14 +1,14 @@
 import { SqliteDatabase } from '@idlc/sql';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDirPerTest } from '../support/temp-dir';
 
 /** The mark the identity cache trusts to skip head reads: it must move for every commit made elsewhere. */
 describe('SQLite dataVersion: changes exactly when another connection commits', () => {
+  const tempDir = tempDirPerTest('idlc-dv-');
+
   it("stays put for this database's own writes, reads and checkpoints; moves for a commit on another connection, as another process makes", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idlc-dv-'));
-    const file = join(dir, 'dv.db');
+    const file = join(tempDir(), 'dv.db');
     const db = new SqliteDatabase({ filename: file });
     const other = new Database(file);
     try {
@@ -27,7 +27,6 @@ describe('SQLite dataVersion: changes exactly when another connection commits', 
     } finally {
       other.close();
       await db.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

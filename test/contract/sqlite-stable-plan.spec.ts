@@ -1,9 +1,10 @@
 import { SqliteDatabase, withStablePlan } from '@idlc/sql';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDirPerTest } from '../support/temp-dir';
 
 describe('SQLite: bound LIMIT/OFFSET keep their plan', () => {
+  const tempDir = tempDirPerTest('idlc-plan-');
+
   it('wraps every bound LIMIT and OFFSET in a CAST, and nothing else', () => {
     expect(withStablePlan('SELECT a FROM t WHERE b = ? ORDER BY a LIMIT ? OFFSET ?')).toBe(
       'SELECT a FROM t WHERE b = ? ORDER BY a LIMIT CAST(? AS INTEGER) OFFSET CAST(? AS INTEGER)',
@@ -15,8 +16,7 @@ describe('SQLite: bound LIMIT/OFFSET keep their plan', () => {
   });
 
   it('pages correctly through one cached statement as the bound values change', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idlc-plan-'));
-    const db = new SqliteDatabase({ filename: join(dir, 'p.db') });
+    const db = new SqliteDatabase({ filename: join(tempDir(), 'p.db') });
     try {
       await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL); CREATE INDEX t_k ON t (k, id);');
       await db.writeSync(() => {
@@ -32,7 +32,6 @@ describe('SQLite: bound LIMIT/OFFSET keep their plan', () => {
       expect(db.pluckAll<number>('SELECT id FROM t ORDER BY id DESC LIMIT ?', [2])).toEqual([50, 49]);
     } finally {
       await db.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

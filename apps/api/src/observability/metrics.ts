@@ -1,7 +1,6 @@
 import { Engine, registerEngineMetrics } from '@idlc/engine';
 import { Counter, Histogram, Registry } from 'prom-client';
 
-
 export interface ApiMetrics {
   registry: Registry;
   observeRequest(method: string, route: string, status: number, seconds: number): void;

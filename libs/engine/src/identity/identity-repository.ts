@@ -69,13 +69,9 @@ export class IdentityRepository {
     // Read before the store, so an append landing in between changes it and is caught next time.
     const mark = this.appendsElsewhere?.();
     const cached = this.cache.get(identityId);
-    let state: IdentityState;
     if (cached && mark !== undefined && this.verifiedAt.get(identityId) === mark) return cached;
-    if (!cached) state = await this.refresh(identityId);
-    else {
-      const head = await this.store.streamRevision(identityStream(identityId));
-      state = head === cached.revision ? cached : await this.refresh(identityId);
-    }
+    const current = cached && (await this.store.streamRevision(identityStream(identityId))) === cached.revision;
+    const state = current ? cached : await this.refresh(identityId);
     if (mark !== undefined) this.verifiedAt.set(identityId, mark);
     return state;
   }

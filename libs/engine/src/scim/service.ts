@@ -11,8 +11,7 @@ import {
   keyString,
   Rejection,
 } from '@idlc/domain';
-import { EventMetadata } from '@idlc/event-store';
-import { newId } from '@idlc/event-store';
+import { EventMetadata, newId } from '@idlc/event-store';
 import type { Engine } from '../engine';
 import { DuplicateKeyError } from '../identity/identity-commands';
 import { parseAttributeList, projectAttributes } from './attributes';

@@ -10,7 +10,7 @@ import {
   keyString,
   RejectionCode,
 } from '@idlc/domain';
-import type { EventMetadata } from '@idlc/event-store';
+import { newId, type EventMetadata } from '@idlc/event-store';
 import {
   CredentialVerifier,
   IdpUnavailableError,
@@ -19,7 +19,6 @@ import {
   type TrustedIdpConfig,
   type VerifiedLogin,
 } from '@idlc/sso-verification';
-import { newId } from '@idlc/event-store';
 import { Lru } from '../common/lru';
 import type { FieldError } from '../common/validation';
 import type { Engine } from '../engine';
