@@ -59,17 +59,20 @@ export class ProjectionRunner {
     private readonly bulk: BulkOptions = DEFAULT_BULK,
   ) {}
 
-  /** Creates read-model tables; a projection whose version changed is reset to rebuild from zero. */
+  /**
+   * Creates read-model tables. A projection whose version changed has its tables dropped and made
+   * again from its DDL (a new version may change their shape, not only their rows), then rebuilds
+   * from zero. A crash in between leaves the old version in its checkpoint, so the next start does it again.
+   */
   async prepare(): Promise<void> {
     await this.db.exec(CHECKPOINTS_DDL);
     for (const p of this.projections) {
-      await this.db.exec(p.ddl(this.db.dialect));
       const row = await this.db.get<{ position: number; version: number }>('SELECT position, version FROM projection_checkpoints WHERE name = ?', [p.name]);
-      if (row && Number(row.version) !== p.version) {
-        await this.reset([p.name]);
-      } else {
-        this.checkpoints.set(p.name, row ? Number(row.position) : 0);
-      }
+      const bumped = !!row && Number(row.version) !== p.version;
+      if (bumped) await this.db.exec(p.tables.map((t) => `DROP TABLE IF EXISTS ${t};`).join('\n'));
+      await this.db.exec(p.ddl(this.db.dialect));
+      if (bumped) await this.reset([p.name]);
+      else this.checkpoints.set(p.name, row ? Number(row.position) : 0);
     }
   }
 

@@ -45,7 +45,8 @@ const MEMBER_SLOTS = 10_000;
  */
 export class ScimProjection implements Projection {
   readonly name = 'scim';
-  readonly version = 1;
+  /** 2: each user row carries its `groups` values, so a read needs no second query. */
+  readonly version = 2;
   readonly tables = ['scim_users', 'scim_user_values', 'scim_groups', 'scim_group_members', 'scim_group_values'];
 
   ddl(d: Dialect): string {
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS scim_users (
   updated_at BIGINT,
   revision INTEGER NOT NULL,
   doc TEXT,
+  groups TEXT,
   state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scim_users_user_name ON scim_users (user_name_lc, visible);
@@ -254,7 +256,10 @@ ${valuesDdl('scim_group_values', d)}
     }
   }
 
-  /** A user's read-only `groups` values follow its memberships (RFC 7643 4.1.2). */
+  /**
+   * A user's read-only `groups` values follow its memberships (RFC 7643 4.1.2): as value rows for
+   * filters, and as the JSON the user row carries for reads.
+   */
   private async refreshUserGroups(ids: string[], tx: SqlExecutor): Promise<void> {
     await tx.run(`DELETE FROM scim_user_values WHERE attr = 'groups' AND id IN (${placeholders(ids.length)})`, ids);
     const rows = await tx.all<{ member_id: string; group_id: string; display_name: string }>(
@@ -262,17 +267,29 @@ ${valuesDdl('scim_group_values', d)}
        WHERE m.member_id IN (${placeholders(ids.length)}) ORDER BY m.member_id, g.id`,
       ids,
     );
-    const idx = new Map<string, number>();
+    const lists = new Map<string, UserGroup[]>(ids.map((id) => [id, []]));
     for (const r of rows) {
-      const i = idx.get(r.member_id) ?? 0;
-      idx.set(r.member_id, i + 1);
+      const list = lists.get(r.member_id)!;
+      const i = list.length;
+      list.push({ value: r.group_id, display: r.display_name, type: 'direct' });
       await insertValues(tx, 'scim_user_values', r.member_id, [
         { attr: 'groups', idx: i, sub: 'value', text: r.group_id, lc: r.group_id.toLowerCase(), num: null, primary: false },
         { attr: 'groups', idx: i, sub: 'display', text: r.display_name, lc: r.display_name.toLowerCase(), num: null, primary: false },
         { attr: 'groups', idx: i, sub: 'type', text: 'direct', lc: 'direct', num: null, primary: false },
       ]);
     }
+    await tx.runMany(
+      'UPDATE scim_users SET groups = ? WHERE id = ?',
+      [...lists].map(([id, list]) => [list.length ? JSON.stringify(list) : null, id]),
+    );
   }
+}
+
+/** One of a user's `groups` values, as the `groups` column of scim_users holds them (a JSON array, or NULL for none). */
+export interface UserGroup {
+  value: string;
+  display: string;
+  type: 'direct';
 }
 
 async function insertValues(tx: SqlExecutor, table: string, id: string, rows: ReturnType<typeof valueRows>): Promise<void> {

@@ -22,6 +22,7 @@ import { attributesFromDoc, initialAttributes, scimVisible, userDocFromState } f
 import { Doc, isObject, normalizeResource } from './normalize';
 import { applyPatch, parsePatchBody } from './patch';
 import { parseFilter } from './paths';
+import type { UserGroup } from './projection';
 import {
   CORE_GROUP,
   DEFAULT_COUNT,
@@ -166,7 +167,7 @@ export class ScimService {
     return s;
   }
 
-  private renderUser(id: string, doc: Doc, created: string, updated: string, revision: number, groups: Doc[], base: string): Doc {
+  private renderUser(id: string, doc: Doc, created: string, updated: string, revision: number, groups: UserGroup[], base: string): Doc {
     const out: Doc = { schemas: doc.schemas, id };
     if (doc.externalId !== undefined) out.externalId = doc.externalId;
     // Schema order reads better than the stored (sorted) order.
@@ -177,34 +178,19 @@ export class ScimService {
     return out;
   }
 
-  private async userGroups(ids: string[]): Promise<Map<string, Doc[]>> {
-    const out = new Map<string, Doc[]>();
-    if (!ids.length) return out;
-    const rows = await this.engine.readDb.all<{ id: string; idx: number; sub: string; v_text: string }>(
-      `SELECT id, idx, sub, v_text FROM scim_user_values WHERE attr = 'groups' AND id IN (${ids.map(() => '?').join(', ')}) ORDER BY id, idx`,
-      ids,
-    );
-    const byKey = new Map<string, Doc>();
-    for (const r of rows) {
-      const k = `${r.id}/${r.idx}`;
-      let g = byKey.get(k);
-      if (!g) {
-        byKey.set(k, (g = {}));
-        out.set(r.id, [...(out.get(r.id) ?? []), g]);
-      }
-      g[r.sub] = r.v_text;
-    }
-    return out;
+  /** The `groups` column of a scim_users row. */
+  private static groupsOf(json: string | null | undefined): UserGroup[] {
+    return json ? (JSON.parse(json) as UserGroup[]) : [];
   }
 
   async getUser(id: string, base: string, attrs: { attributes?: string[]; excludedAttributes?: string[] } = {}): Promise<ScimResult> {
     if (!ID.test(id)) throw notFound(`User ${id} not found`);
-    const row = await this.engine.readDb.get<{ doc: string; created_at: number; updated_at: number; revision: number }>(
-      'SELECT doc, created_at, updated_at, revision FROM scim_users WHERE id = ? AND visible = 1',
+    const row = await this.engine.readDb.get<{ doc: string; groups: string | null; created_at: number; updated_at: number; revision: number }>(
+      'SELECT doc, groups, created_at, updated_at, revision FROM scim_users WHERE id = ? AND visible = 1',
       [id],
     );
     if (!row) throw notFound(`User ${id} not found`);
-    const groups = (await this.userGroups([id])).get(id) ?? [];
+    const groups = ScimService.groupsOf(row.groups);
     const resource = this.renderUser(id, JSON.parse(row.doc), iso(row.created_at), iso(row.updated_at), Number(row.revision), groups, base);
     return { resource: projectAttributes(USER_SCHEMA, resource, attrs.attributes, attrs.excludedAttributes), version: etag(Number(row.revision)), location: `${base}/Users/${id}` };
   }
@@ -347,11 +333,10 @@ export class ScimService {
 
   async listUsers(p: ListParams, base: string): Promise<ListResult> {
     const page = await this.query(USERS_SQL, 'scim_users', p);
-    const groups = await this.userGroups(page.rows.map((r) => r.id));
     const resources = page.rows.map((r) =>
       projectAttributes(
         USER_SCHEMA,
-        this.renderUser(r.id, JSON.parse(r.doc!), iso(r.created_at), iso(r.updated_at), Number(r.revision), groups.get(r.id) ?? [], base),
+        this.renderUser(r.id, JSON.parse(r.doc!), iso(r.created_at), iso(r.updated_at), Number(r.revision), ScimService.groupsOf(r.groups), base),
         p.attributes,
         p.excludedAttributes,
       ),
@@ -365,7 +350,7 @@ export class ScimService {
     model: SqlModel,
     table: string,
     p: ListParams,
-  ): Promise<{ total: number; startIndex: number; rows: { id: string; doc?: string; display_name?: string; external_id?: string | null; created_at: number; updated_at: number; revision: number }[] }> {
+  ): Promise<{ total: number; startIndex: number; rows: { id: string; doc?: string; groups?: string | null; display_name?: string; external_id?: string | null; created_at: number; updated_at: number; revision: number }[] }> {
     const startIndex = Math.max(1, p.startIndex ?? 1);
     const count = Math.min(Math.max(0, p.count ?? DEFAULT_COUNT), MAX_RESULTS);
     const t = new FilterTranslator(model, this.engine.readDb.dialect, p.acrossTypes);
@@ -389,7 +374,7 @@ export class ScimService {
       orderParams.push(...s.params, ...s.params);
     }
     order.push(`${model.alias}.created_at`, `${model.alias}.id`);
-    const cols = table === 'scim_users' ? 'u.id, u.doc, u.created_at, u.updated_at, u.revision' : 'g.id, g.display_name, g.external_id, g.created_at, g.updated_at, g.revision';
+    const cols = table === 'scim_users' ? 'u.id, u.doc, u.groups, u.created_at, u.updated_at, u.revision' : 'g.id, g.display_name, g.external_id, g.created_at, g.updated_at, g.revision';
     const rows = await this.engine.readDb.all<any>(
       `SELECT ${cols} FROM ${table} ${model.alias} WHERE ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`,
       [...params, ...orderParams, count, startIndex - 1],
