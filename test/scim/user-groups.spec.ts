@@ -54,7 +54,7 @@ describe.each(backends)('SCIM Users carry their groups on %s', (_name, env) => {
   });
 
   it('a database written before users carried their groups (scim read model version 1) is rebuilt in the new shape on start', async () => {
-    const schema = env.EVENT_STORE === 'postgres' ? { DATABASE_SCHEMA: `t_${randomUUID().replace(/-/g, '').slice(0, 12)}` } : {};
+    const schema: Record<string, string> = env.EVENT_STORE === 'postgres' ? { DATABASE_SCHEMA: `t_${randomUUID().replace(/-/g, '').slice(0, 12)}` } : {};
     const first = await startScim({ ...env, ...schema });
     const dir = first.t.dir;
     let second: Awaited<ReturnType<typeof startScim>> | undefined;

@@ -437,6 +437,20 @@ describe('decideAll', () => {
     expect(refused.events.map((e) => e.type)).toEqual(['ExternalKeyLinked']);
   });
 
+  it('a login as the holder of its IdP key is refused, with nothing to record, by an identity that does not hold the key', () => {
+    const s = hiredEngineer();
+    const key = { kind: 'idp' as const, issuer: 'https://idp', value: 'ada' };
+    const login = { kind: 'RecordLogin' as const, issuer: 'https://idp', subject: 'ada', protocol: 'oidc' as const, asKeyHolder: true };
+    expect(decide(s, login, ctxAt(at(1)))).toEqual({ events: [], rejection: { code: 'key_not_held', message: expect.stringContaining('https://idp subject ada') } });
+    const linked = decideAll(s, [{ kind: 'LinkKey', key }, login], ctxAt(at(1)));
+    expect(linked.rejection).toBeUndefined();
+    expect(linked.events.map((e) => e.type)).toEqual(['ExternalKeyLinked', 'LoginRecorded']);
+    // Another subject of the same issuer is another key.
+    expect(decideAll(s, [{ kind: 'LinkKey', key }, { ...login, subject: 'bob' }], ctxAt(at(1))).rejection?.code).toBe('key_not_held');
+    // Without asKeyHolder (e.g. a caller that chose the identity otherwise) the key is not asked for.
+    expect(decide(s, { ...login, asKeyHolder: undefined }, ctxAt(at(1))).events.map((e) => e.type)).toEqual(['LoginRecorded']);
+  });
+
   it('ExpectRevision refuses a stale revision before applying anything', () => {
     const s = hiredEngineer();
     expect(decide(s, { kind: 'ExpectRevision', revision: s.revision }, ctxAt(at(1000)))).toEqual({ events: [] });

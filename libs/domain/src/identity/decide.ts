@@ -27,6 +27,11 @@ export type IdentityCommand =
       protocol: 'oidc' | 'saml';
       credentialId?: string;
       attributes?: Partial<Record<AttributeName, string>>;
+      /**
+       * The caller chose this identity by the login's IdP key (issuer + subject): refuse, recording
+       * nothing, when the identity no longer holds that key (another process unlinked it since).
+       */
+      asKeyHolder?: boolean;
     }
   | {
       kind: 'ProvisionAccount';
@@ -70,7 +75,9 @@ export type RejectionCode =
   /** The identity was erased: it accepts no command any more. */
   | 'erased'
   /** Erasure asked for an account that is active or about to be: disable or terminate it first. */
-  | 'account_active';
+  | 'account_active'
+  /** A login routed by its IdP key reached an identity that no longer holds the key. */
+  | 'key_not_held';
 
 export interface Rejection {
   code: RejectionCode;
@@ -330,6 +337,9 @@ export function decide(state: IdentityState, cmd: IdentityCommand, ctx: Decision
     }
     case 'RecordLogin': {
       const st = s();
+      if (cmd.asKeyHolder && !st.keys.includes(keyString(idpKey(cmd.issuer, cmd.subject)))) {
+        return reject('key_not_held', `identity ${st.identityId} does not hold the key of ${cmd.issuer} subject ${cmd.subject}`, d.events);
+      }
       const refuse = (code: RejectionCode, reason: string) => {
         d.emit(event('LoginRefused', { at: now, issuer: cmd.issuer, subject: cmd.subject, protocol: cmd.protocol, reason }));
         return reject(code, `login refused: ${reason}`, d.events);

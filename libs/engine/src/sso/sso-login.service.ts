@@ -164,7 +164,7 @@ export class SsoLoginService {
     const ks = keyString(key);
     const attributes = engineAttributes(login.attributes);
     const metadata: EventMetadata = { source: 'sso', actor: `idp:${idp.id}`, correlationId, ...caller };
-    const recordLogin: IdentityCommand = {
+    const recordLogin: IdentityCommand & { kind: 'RecordLogin' } = {
       kind: 'RecordLogin',
       issuer: login.issuer,
       subject: login.subject,
@@ -173,8 +173,18 @@ export class SsoLoginService {
       attributes: Object.keys(attributes).length ? attributes : undefined,
     };
 
-    const known = await this.ownerOf(ks);
-    if (known) return this.known(await this.engine.commands.execute(known, [recordLogin], { metadata }));
+    // The key's owner (remembered, else one indexed read) records the login as the key's holder: one
+    // decision on its current state, which refuses if another process has unlinked the key since.
+    const remembered = this.keyOwners.get(ks);
+    if (remembered) {
+      const known = await this.loginAsHolder(remembered, ks, recordLogin, metadata);
+      if (known) return known;
+    }
+    const owner = await this.engine.commands.findByKey(ks);
+    if (owner && owner !== remembered) {
+      const known = await this.loginAsHolder(owner, ks, recordLogin, metadata);
+      if (known) return known;
+    }
 
     if (!idp.jit) throw new SsoLoginRefused('jit_disabled', `just-in-time provisioning is off for IdP ${idp.id} and ${login.subject} has no account`);
 
@@ -208,20 +218,20 @@ export class SsoLoginService {
     return 'idToken' in c ? this.verifier.verifyOidc(c.idToken) : this.verifier.verifySaml(c.samlResponse, c.relayState);
   }
 
-  /**
-   * The identity holding a key: from memory when the aggregate, checked against the store's head
-   * (another process may have unlinked the key), still holds it, else one indexed read.
-   */
-  private async ownerOf(ks: string): Promise<string | null> {
-    const cached = this.keyOwners.get(ks);
-    if (cached) {
-      const state = await this.engine.repository.loadCurrent(cached);
-      if (state.keys.includes(ks)) return cached;
+  /** The login recorded on `identityId` as the holder of key `ks`; null when it does not hold it (any more). */
+  private async loginAsHolder(
+    identityId: string,
+    ks: string,
+    recordLogin: IdentityCommand & { kind: 'RecordLogin' },
+    metadata: EventMetadata,
+  ): Promise<{ result: SsoLoginResult; outcome: string } | null> {
+    const out = await this.engine.commands.execute(identityId, [{ ...recordLogin, asKeyHolder: true }], { metadata });
+    if (out.rejection?.code === 'key_not_held') {
       this.keyOwners.delete(ks);
+      return null;
     }
-    const owner = await this.engine.commands.findByKey(ks);
-    if (owner) this.keyOwners.set(ks, owner);
-    return owner;
+    this.keyOwners.set(ks, identityId);
+    return this.known(out);
   }
 
   /** An HR-created identity whose employee id the IdP asserted in the configured attribute. */
