@@ -1,4 +1,5 @@
 import { SqliteDatabase } from '@idlc/sql';
+import { oncePerLoopTurn } from '../../libs/engine/src/persistence/open-persistence';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { tempDirPerTest } from '../support/temp-dir';
@@ -24,6 +25,28 @@ describe('SQLite dataVersion: changes exactly when another connection commits', 
       const after = db.dataVersion();
       expect(after).not.toBe(start);
       expect(db.dataVersion()).toBe(after);
+    } finally {
+      other.close();
+      await db.close();
+    }
+  });
+
+  it('the identity cache reads it once per turn of the event loop: decisions made in one turn share the reading, the next turn reads again', async () => {
+    const file = join(tempDir(), 'dv.db');
+    const db = new SqliteDatabase({ filename: file });
+    const other = new Database(file);
+    try {
+      await db.exec('CREATE TABLE t (x INTEGER)');
+      let reads = 0;
+      const mark = oncePerLoopTurn(() => (reads++, db.dataVersion()));
+      const first = mark();
+      other.prepare('INSERT INTO t VALUES (1)').run();
+      // Same turn: as of the first reading, taken after every request decided in this turn arrived.
+      expect(mark()).toBe(first);
+      expect(reads).toBe(1);
+      await new Promise((r) => setImmediate(r));
+      expect(mark()).not.toBe(first);
+      expect(reads).toBe(2);
     } finally {
       other.close();
       await db.close();

@@ -207,7 +207,7 @@ export class SqliteDatabase implements SqlDatabase {
    * table read, so callers can tell "nothing changed elsewhere" before checking what did.
    */
   dataVersion(): number {
-    this.dataVersionStmt ??= this.writer.prepare('SELECT data_version FROM pragma_data_version').pluck();
+    this.dataVersionStmt ??= this.writer.prepare('PRAGMA data_version').pluck();
     return this.dataVersionStmt.get() as number;
   }
 

@@ -20,7 +20,7 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
   if (config.eventStore === 'sqlite') {
     const db = new SqliteDatabase({ filename: config.sqliteFile, synchronous: config.sqliteSynchronous });
     const store = await SqliteEventStore.open(db, clock);
-    return { store, readDb: db, appendsElsewhere: () => db.dataVersion(), close: () => db.close() };
+    return { store, readDb: db, appendsElsewhere: oncePerLoopTurn(() => db.dataVersion()), close: () => db.close() };
   }
   if (config.eventStore === 'postgres') {
     const db = new PostgresDatabase({ connectionString: config.databaseUrl!, schema: config.databaseSchema });
@@ -46,5 +46,21 @@ export async function openPersistence(config: EngineConfig, clock: Clock): Promi
       await store.close();
       await readDb.close();
     },
+  };
+}
+
+/**
+ * One reading per turn of the event loop, shared by the decisions made in it (under load, the
+ * logins whose token checks finished together). Each such decision is then as of that reading:
+ * taken after its request arrived, so as good as a later one. A reading costs file-lock syscalls.
+ */
+export function oncePerLoopTurn(read: () => number): () => number {
+  let value: number | undefined;
+  return () => {
+    if (value === undefined) {
+      value = read();
+      setImmediate(() => (value = undefined));
+    }
+    return value;
   };
 }
