@@ -58,6 +58,9 @@ class PgExecutor implements SqlExecutor {
   async run(sql: string, p?: readonly unknown[]): Promise<number> {
     return (await this.client.query(toPgPlaceholders(sql), params(p))).rowCount ?? 0;
   }
+  async exec(script: string): Promise<void> {
+    await this.client.query(script);
+  }
   async runMany(sql: string, rows: readonly (readonly unknown[])[]): Promise<number> {
     let changes = 0;
     for (const r of rows) changes += await this.run(sql, r);
@@ -136,10 +139,6 @@ export class PostgresDatabase extends PgExecutor implements SqlDatabase {
       return release.call(client, err ?? failure);
     }) as PoolClient['release'];
     return client;
-  }
-
-  async exec(script: string): Promise<void> {
-    await this.pool.query(script);
   }
 
   async close(): Promise<void> {

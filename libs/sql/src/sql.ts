@@ -23,6 +23,8 @@ export interface SqlExecutor {
    * to update one row twice in a statement).
    */
   insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[], tail?: string): Promise<number>;
+  /** Runs a script of statements without parameters (DDL). */
+  exec(script: string): Promise<void>;
 }
 
 /** Rows per multi-row INSERT: large enough to amortise a statement, under every bind limit. */

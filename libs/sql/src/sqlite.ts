@@ -97,6 +97,9 @@ export class SqliteDatabase implements SqlDatabase {
     run: async (sql, params) => this.stmt(sql).run(...bind(params)).changes,
     runMany: async (sql, rows) => this.runManySync(sql, rows),
     insertMany: async (table, columns, rows, tail) => this.insertManySync(table, columns, rows, tail),
+    exec: async (script) => {
+      this.writer.exec(script);
+    },
   };
 
   /** One prepared statement, run synchronously for each row (only inside writeSync/transaction). */

@@ -61,19 +61,41 @@ export class ProjectionRunner {
 
   /**
    * Creates read-model tables. A projection whose version changed has its tables dropped and made
-   * again from its DDL (a new version may change their shape, not only their rows), then rebuilds
-   * from zero. A crash in between leaves the old version in its checkpoint, so the next start does it again.
+   * again from its DDL (a new version may change their shape, not only their rows) and rebuilds
+   * from zero. That happens in one transaction that first locks its checkpoint row and reads the
+   * version again, so of processes starting side by side after an upgrade (API and worker) only the
+   * first does it: a later one must not drop tables another is already rebuilding.
    */
   async prepare(): Promise<void> {
     await this.db.exec(CHECKPOINTS_DDL);
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : ''; // SQLite: BEGIN IMMEDIATE already excludes other writers
     for (const p of this.projections) {
-      const row = await this.db.get<{ position: number; version: number }>('SELECT position, version FROM projection_checkpoints WHERE name = ?', [p.name]);
-      const bumped = !!row && Number(row.version) !== p.version;
-      if (bumped) await this.db.exec(p.tables.map((t) => `DROP TABLE IF EXISTS ${t};`).join('\n'));
+      const row = await this.readCheckpoint(this.db, p.name);
+      if (row && row.version !== p.version) {
+        await this.db.transaction(async (tx) => {
+          const locked = await this.readCheckpoint(tx, p.name, lock);
+          if (locked && locked.version === p.version) return; // upgraded by another process meanwhile
+          await tx.exec(p.tables.map((t) => `DROP TABLE IF EXISTS ${t};`).join('\n'));
+          await tx.exec(p.ddl(this.db.dialect));
+          await this.resetCheckpoint(tx, p);
+        });
+      }
       await this.db.exec(p.ddl(this.db.dialect));
-      if (bumped) await this.reset([p.name]);
-      else this.checkpoints.set(p.name, row ? Number(row.position) : 0);
+      this.checkpoints.set(p.name, (await this.readCheckpoint(this.db, p.name))?.position ?? 0);
     }
+  }
+
+  private async readCheckpoint(db: SqlExecutor, name: string, lock = ''): Promise<{ position: number; version: number } | undefined> {
+    const row = await db.get<{ position: number; version: number }>(`SELECT position, version FROM projection_checkpoints WHERE name = ?${lock}`, [name]);
+    return row ? { position: Number(row.position), version: Number(row.version) } : undefined;
+  }
+
+  private resetCheckpoint(tx: SqlExecutor, p: Projection): Promise<number> {
+    return tx.run(
+      `INSERT INTO projection_checkpoints (name, position, version, updated_at) VALUES (?, 0, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = 0, version = excluded.version, updated_at = excluded.updated_at`,
+      [p.name, p.version, this.now()],
+    );
   }
 
   /** Empties the named (default: all) read models and sets their checkpoints to zero. */
@@ -81,11 +103,7 @@ export class ProjectionRunner {
     await this.db.transaction(async (tx) => {
       for (const p of this.projections.filter((x) => names.includes(x.name))) {
         for (const t of p.tables) await tx.run(`DELETE FROM ${t}`);
-        await tx.run(
-          `INSERT INTO projection_checkpoints (name, position, version, updated_at) VALUES (?, 0, ?, ?)
-           ON CONFLICT (name) DO UPDATE SET position = 0, version = excluded.version, updated_at = excluded.updated_at`,
-          [p.name, p.version, this.now()],
-        );
+        await this.resetCheckpoint(tx, p);
         this.checkpoints.set(p.name, 0);
       }
     });
