@@ -7,13 +7,17 @@ import { tempDirPerTest } from '../support/temp-dir';
 /** The mark the identity cache trusts to skip head reads: it must move for every commit made elsewhere. */
 describe('SQLite dataVersion: changes exactly when another connection commits', () => {
   const tempDir = tempDirPerTest('idlc-dv-');
-
-  it("stays put for this database's own writes, reads and checkpoints; moves for a commit on another connection, as another process makes", async () => {
+  /** The database, and another connection to its file as another process would have. */
+  const open = async () => {
     const file = join(tempDir(), 'dv.db');
     const db = new SqliteDatabase({ filename: file });
-    const other = new Database(file);
+    await db.exec('CREATE TABLE t (x INTEGER)');
+    return { db, other: new Database(file) };
+  };
+
+  it("stays put for this database's own writes, reads and checkpoints; moves for a commit on another connection, as another process makes", async () => {
+    const { db, other } = await open();
     try {
-      await db.exec('CREATE TABLE t (x INTEGER)');
       const start = db.dataVersion();
       await db.writeSync(() => db.writer.prepare('INSERT INTO t VALUES (1)').run());
       await db.run('INSERT INTO t VALUES (?)', [2]);
@@ -32,11 +36,8 @@ describe('SQLite dataVersion: changes exactly when another connection commits', 
   });
 
   it('the identity cache reads it once per turn of the event loop: decisions made in one turn share the reading, the next turn reads again', async () => {
-    const file = join(tempDir(), 'dv.db');
-    const db = new SqliteDatabase({ filename: file });
-    const other = new Database(file);
+    const { db, other } = await open();
     try {
-      await db.exec('CREATE TABLE t (x INTEGER)');
       let reads = 0;
       const mark = oncePerLoopTurn(() => (reads++, db.dataVersion()));
       const first = mark();

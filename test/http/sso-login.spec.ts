@@ -530,14 +530,16 @@ describe('the replay cache lives in the database', () => {
 
 describe.each(backends)('a known login decides on the store\'s current state, not a stale cache (%s)', (_name, backendEnv) => {
   const sharedDir = tempDirPerTest('idlc-sso-two-');
-
-  it('an account terminated through another process is refused at the next login, even within the record interval', async () => {
-    // Two processes over one database: the API answering logins, and another (a worker consuming the
-    // HR topic, a second API replica) that applies the termination.
+  /** Two processes over one database: the API answering logins, and another (a worker, a second API replica). */
+  const twoProcesses = async (): Promise<[TestApp, TestApp]> => {
     const shared: Record<string, string> =
       backendEnv.EVENT_STORE === 'postgres' ? { ...backendEnv, DATABASE_SCHEMA: `t_two_${Math.random().toString(36).slice(2, 10)}` } : { SQLITE_FILE: join(sharedDir(), 'idlc.db') };
-    const api = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
-    const other = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
+    return [await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() }), await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() })];
+  };
+
+  it('an account terminated through another process is refused at the next login, even within the record interval', async () => {
+    // The other process (a worker consuming the HR topic) applies the termination.
+    const [api, other] = await twoProcesses();
     try {
       const token = () => oidc.signIdToken({ alg: 'RS256', now: api.clock.now(), claims: { ...ALICE, employee_number: 'E9001' } });
       await other.hr({ eventId: 'h-9', type: 'hire', employeeId: 'E9001', effectiveDate: '2026-01-05', attributes: ALICE_ATTRIBUTES });
@@ -563,10 +565,7 @@ describe.each(backends)('a known login decides on the store\'s current state, no
   });
 
   it('a key unlinked through another process: the next login, even within the record interval, is not recorded on its former holder', async () => {
-    const shared: Record<string, string> =
-      backendEnv.EVENT_STORE === 'postgres' ? { ...backendEnv, DATABASE_SCHEMA: `t_two_${Math.random().toString(36).slice(2, 10)}` } : { SQLITE_FILE: join(sharedDir(), 'idlc.db') };
-    const api = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
-    const other = await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() });
+    const [api, other] = await twoProcesses();
     try {
       const token = () => oidc.signIdToken({ alg: 'RS256', now: api.clock.now(), claims: ALICE });
       const first = await api.post('/sso/login', { idToken: await token() });
