@@ -1,7 +1,7 @@
 import { systemClock } from '@idlc/domain';
 import { Engine, loadConfig } from '@idlc/engine';
+import { newId } from '@idlc/event-store';
 import Database from 'better-sqlite3';
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,7 +16,8 @@ export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
   const engine = await Engine.open({ config, clock: systemClock });
   const gen = await timeIt(async () => {
     for (let i = 0; i < identities; i++) {
-      await engine.store.append(`identity-${randomUUID()}`, history(i).map((e) => ({ ...e, data: e.data as any, metadata: { source: 'bench' } })), 'no_stream');
+      // Identity ids as the engine mints them for hires, SCIM users and first logins (UUIDv7).
+      await engine.store.append(`identity-${newId()}`, history(i).map((e) => ({ ...e, data: e.data as any, metadata: { source: 'bench' } })), 'no_stream');
     }
   });
   const total = await engine.store.headPosition();
