@@ -1,4 +1,9 @@
+import { ManualClock } from '@idlc/domain';
+import { Engine, loadConfig } from '@idlc/engine';
+import { resolve } from 'node:path';
+import { weeklyFlowQuery } from '../../apps/api/src/ui/dashboard.controller';
 import { startTestApp, TestApp } from '../support/app';
+import { tempDirPerTest } from '../support/temp-dir';
 
 const DAY = 86400_000;
 const hire = (eventId: string, employeeId: string, attrs: Record<string, unknown>, effectiveDate = '2026-01-05') => ({
@@ -86,6 +91,13 @@ describe('audit API for the /ui page: search by name/email prefix and external k
     ]);
   });
 
+  it('the weekly counts read the audit timeline through its (type, recorded_at) index, the one index it has', async () => {
+    const flow = weeklyFlowQuery(Date.parse('2025-11-24T00:00:00Z'));
+    const plan = await t.engine.readDb.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${flow.sql}`, flow.params);
+    expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING (COVERING )?INDEX audit_timeline_type /);
+    expect(await timelineIndexes(t.engine)).toEqual(['audit_timeline_type']);
+  });
+
   it('deadlines of one identity; a malformed id is a 400 problem', async () => {
     const r = await t.get(`/audit/identities/${ada}/deadlines`);
     expect(r.status).toBe(200);
@@ -134,5 +146,32 @@ describe('audit:read credentials on the read API and the dashboard', () => {
     // The page shell carries no data and a navigation cannot send a bearer header; health stays open.
     expect((await fetch(`${t.url}/ui`)).status).toBe(200);
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  });
+});
+
+/** The audit timeline's own indexes (not the primary key's automatic one). */
+const timelineIndexes = async (engine: Engine) =>
+  (await engine.readDb.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_timeline' AND sql IS NOT NULL ORDER BY name")).map(
+    (r) => r.name,
+  );
+
+describe('audit timeline of a database written by an earlier version', () => {
+  const dir = tempDirPerTest('idlc-timeline-');
+  const open = () =>
+    Engine.open({
+      config: loadConfig({ DATA_DIR: dir(), BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'), LOG_LEVEL: 'silent' }),
+      clock: new ManualClock('2026-01-05T09:00:00.000Z'),
+    });
+
+  it('loses the (identity_id, position) and (recorded_at) indexes that served no query when the engine opens it', async () => {
+    const before = await open();
+    await before.readDb.exec(
+      'CREATE INDEX audit_timeline_identity ON audit_timeline (identity_id, position); CREATE INDEX audit_timeline_time ON audit_timeline (recorded_at);',
+    );
+    expect(await timelineIndexes(before)).toEqual(['audit_timeline_identity', 'audit_timeline_time', 'audit_timeline_type']);
+    await before.close();
+    const after = await open();
+    expect(await timelineIndexes(after)).toEqual(['audit_timeline_type']);
+    await after.close();
   });
 });

@@ -16,6 +16,21 @@ const FLOW: Record<string, 'joiners' | 'movers' | 'leavers'> = {
   IdentityTerminated: 'leavers',
 };
 
+/**
+ * Joiners, movers and leavers per week since `from`, from the audit timeline through its
+ * (type, recorded_at) index: the one query that reads that read model.
+ */
+export function weeklyFlowQuery(from: number): { sql: string; params: unknown[] } {
+  const types = Object.keys(FLOW);
+  // SQLite binds JS numbers as REAL: the CAST keeps the week index whole there, as BIGINT division does in PostgreSQL.
+  const wk = `CAST((recorded_at - ?) / ${WEEK} AS INTEGER)`;
+  return {
+    sql: `SELECT type, ${wk} AS wk, count(*) AS n FROM audit_timeline
+       WHERE recorded_at >= ? AND type IN (${types.map(() => '?').join(', ')}) GROUP BY type, ${wk}`,
+    params: [from, from, ...types, from],
+  };
+}
+
 /** Monday 00:00 UTC of the week holding t. */
 function weekStart(t: number): number {
   const d = new Date(t);
@@ -44,14 +59,8 @@ export class AuditDashboardController {
     }
     const from = weekStart(now) - (WEEKS - 1) * WEEK;
     const weeks = Array.from({ length: WEEKS }, (_, i) => ({ weekStart: new Date(from + i * WEEK).toISOString().slice(0, 10), joiners: 0, movers: 0, leavers: 0 }));
-    const types = Object.keys(FLOW);
-    // SQLite binds JS numbers as REAL: the CAST keeps the week index whole there, as BIGINT division does in PostgreSQL.
-    const wk = `CAST((recorded_at - ?) / ${WEEK} AS INTEGER)`;
-    const rows = await db.all<{ type: string; wk: number; n: number }>(
-      `SELECT type, ${wk} AS wk, count(*) AS n FROM audit_timeline
-       WHERE recorded_at >= ? AND type IN (${types.map(() => '?').join(', ')}) GROUP BY type, ${wk}`,
-      [from, from, ...types, from],
-    );
+    const flow = weeklyFlowQuery(from);
+    const rows = await db.all<{ type: string; wk: number; n: number }>(flow.sql, flow.params);
     for (const r of rows) {
       const w = weeks[Math.floor(Number(r.wk))];
       if (w) w[FLOW[r.type]] += Number(r.n);
