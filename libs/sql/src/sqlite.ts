@@ -200,6 +200,11 @@ export class SqliteDatabase implements SqlDatabase {
     return this.mutex.run(() => this.writer.transaction(fn)());
   }
 
+  /** Write transactions begun on this connection (each a commit unless it threw). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
   private noteCommit(): void {
     if (++this.commits === CHECKPOINTER_AFTER_COMMITS) this.startCheckpointer();
   }
