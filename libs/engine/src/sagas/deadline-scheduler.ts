@@ -15,9 +15,9 @@ export interface DeadlineSchedulerOptions {
   /** Longest sleep, so a wall clock that jumped (NTP, a VM resumed) is noticed within it. */
   maxSleepMs?: number;
   /**
-   * Commands in flight at once within a batch. Default: 32 on SQLite, where the appends of the
-   * commands in flight share group commits (8 at a time: a quarter fewer deadlines fired per
-   * second); 8 on PostgreSQL, where each holds a connection of the pool that requests share.
+   * Commands in flight at once within a batch. Default: 32 on SQLite, where their appends share
+   * group commits (a quarter as many commits as with 8); 8 on PostgreSQL, where each holds a
+   * connection of the pool that requests share.
    */
   concurrency?: number;
   /** After a command failed (store unavailable, hot identity), the row is retried this much later. */
