@@ -1,8 +1,9 @@
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jwtVerify, type KeyLike } from 'jose';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface BenchResult {
@@ -100,4 +101,23 @@ export async function verifyOnlyFastify(responseBody: string, key: KeyLike, issu
 
 export function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/**
+ * How fast this machine is at the moment of a run: fixed CPU-bound work (JSON round trips, SHA-256
+ * of 64 MiB), timed before the benchmarks. A virtual machine's speed changes from day to day (2.5x
+ * seen here), and every baseline moves with it; this says by how much when two reports are compared.
+ */
+export function machineCalibration(): { jsonRoundTripsMs: number; sha256Of64MiBMs: number; loadAverage1m: number } {
+  const doc = { identityId: '0190abcd-0000-7000-8000-000000000000', revision: 9, attributes: { givenName: 'Ada', familyName: 'Lovelace', email: 'ada@example.com', department: 'Engineering' }, roles: ['employee-basic', 'engineering-tools'] };
+  const load = Math.round(loadavg()[0] * 100) / 100;
+  let t = performance.now();
+  let n = 0;
+  for (let i = 0; i < 200_000; i++) n += (JSON.parse(JSON.stringify(doc)) as typeof doc).revision;
+  const jsonRoundTripsMs = performance.now() - t;
+  const data = Buffer.alloc(64 * 1024 * 1024, n & 0xff);
+  t = performance.now();
+  createHash('sha256').update(data).digest();
+  const sha256Of64MiBMs = performance.now() - t;
+  return { jsonRoundTripsMs: Math.round(jsonRoundTripsMs), sha256Of64MiBMs: Math.round(sha256Of64MiBMs), loadAverage1m: load };
 }

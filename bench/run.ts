@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { appendsBench } from './appends.bench';
 import { deadlineSweepBench } from './deadline-sweep.bench';
 import { hrWebhookBench } from './hr-webhook.bench';
-import { BenchContext, BenchResult } from './lib';
+import { BenchContext, BenchResult, machineCalibration } from './lib';
 import { replayBench } from './replay.bench';
 import { scimFilterBench } from './scim-filter.bench';
 import { ssoLoginBench } from './sso-login.bench';
@@ -27,6 +27,8 @@ async function main() {
   const ctx: BenchContext = { quick, log: (m) => process.stderr.write(`${m}\n`) };
   const results: BenchResult[] = [];
   const started = Date.now();
+  const machine = machineCalibration();
+  ctx.log(`machine: 200,000 JSON round trips ${machine.jsonRoundTripsMs} ms, SHA-256 of 64 MiB ${machine.sha256Of64MiBMs} ms, load ${machine.loadAverage1m}`);
   for (const [name, fn] of Object.entries(BENCHES)) {
     if (only && !only.includes(name)) continue;
     ctx.log(`running ${name}${quick ? ' (quick)' : ''}...`);
@@ -38,6 +40,7 @@ async function main() {
     seconds: (Date.now() - started) / 1000,
     node: process.version,
     cpus: require('node:os').cpus().length,
+    machine,
     results,
   };
   mkdirSync(dirname(out), { recursive: true });
