@@ -103,6 +103,9 @@ export function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
+/** The 1-minute load average, to two decimals. */
+export const loadAverage1m = (): number => Math.round(loadavg()[0] * 100) / 100;
+
 /**
  * How fast this machine is at the moment of a run: fixed CPU-bound work (JSON round trips, SHA-256
  * of 64 MiB), timed before the benchmarks. A virtual machine's speed changes from day to day (2.5x
@@ -110,7 +113,7 @@ export function peakRssMb(): number {
  */
 export function machineCalibration(): { jsonRoundTripsMs: number; sha256Of64MiBMs: number; loadAverage1m: number } {
   const doc = { identityId: '0190abcd-0000-7000-8000-000000000000', revision: 9, attributes: { givenName: 'Ada', familyName: 'Lovelace', email: 'ada@example.com', department: 'Engineering' }, roles: ['employee-basic', 'engineering-tools'] };
-  const load = Math.round(loadavg()[0] * 100) / 100;
+  const load = loadAverage1m();
   let t = performance.now();
   let n = 0;
   for (let i = 0; i < 200_000; i++) n += (JSON.parse(JSON.stringify(doc)) as typeof doc).revision;

@@ -3,9 +3,8 @@ import { Engine, loadConfig } from '@idlc/engine';
 import { newId } from '@idlc/event-store';
 import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BenchContext, BenchResult, peakRssMb, ratio, tempDir, timeIt } from './lib';
+import { BenchContext, BenchResult, loadAverage1m, peakRssMb, ratio, tempDir, timeIt } from './lib';
 import { history } from './replay-mix';
 
 export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
@@ -51,8 +50,7 @@ export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
   };
   for (const p of engine.projections.projections) p.apply = timed(p.name, p.apply.bind(p));
   engine.store.readAll = timed('read events', engine.store.readAll.bind(engine.store));
-  const load = () => Math.round(loadavg()[0] * 100) / 100;
-  const loadBefore = load();
+  const loadBefore = loadAverage1m();
   const cpu0 = process.cpuUsage();
   const rebuild = await timeIt(() => engine.projections.runToHead());
   const cpu = process.cpuUsage(cpu0);
@@ -80,7 +78,7 @@ export async function replayBench(ctx: BenchContext): Promise<BenchResult[]> {
         cpuSeconds: Math.round((cpu.user + cpu.system) / 1000) / 1000,
         peakRssMb: peakRssMb(),
         identitiesProjected: Number(rows?.n),
-        loadAverage1m: { before: loadBefore, after: load() },
+        loadAverage1m: { before: loadBefore, after: loadAverage1m() },
         breakdownMs,
         perProjectionEventsPerSecond,
       },

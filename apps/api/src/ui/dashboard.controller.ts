@@ -1,7 +1,7 @@
 import { RequireScope } from '../auth/scopes';
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Engine } from '@idlc/engine';
+import { Engine, placeholders } from '@idlc/engine';
 import { ApiJson, ApiProblems, ref } from '../common/openapi';
 import { problem } from '../common/problem';
 
@@ -26,7 +26,7 @@ export function weeklyFlowQuery(from: number): { sql: string; params: unknown[] 
   const wk = `CAST((recorded_at - ?) / ${WEEK} AS INTEGER)`;
   return {
     sql: `SELECT type, ${wk} AS wk, count(*) AS n FROM audit_timeline
-       WHERE recorded_at >= ? AND type IN (${types.map(() => '?').join(', ')}) GROUP BY type, ${wk}`,
+       WHERE recorded_at >= ? AND type IN (${placeholders(types.length)}) GROUP BY type, ${wk}`,
     params: [from, from, ...types, from],
   };
 }

@@ -17,6 +17,7 @@ import { DuplicateKeyError } from '../identity/identity-commands';
 import { parseAttributeList, projectAttributes } from './attributes';
 import { badRequest, notFound, ScimError } from './errors';
 import { FilterTranslator, SqlModel } from './filter-sql';
+import { placeholders } from '../projections/projection';
 import { GroupCommands } from './group-commands';
 import { attributesFromDoc, initialAttributes, scimVisible, userDocFromState } from './mapping';
 import { Doc, isObject, normalizeResource } from './normalize';
@@ -407,7 +408,7 @@ export class ScimService {
     // Only members that still exist: a deleted user or group drops out of every group.
     const rows = await this.engine.readDb.all<{ group_id: string; member_id: string; member_type: string; display: string | null }>(
       `SELECT m.group_id, m.member_id, m.member_type, m.display FROM scim_group_members m
-       WHERE m.group_id IN (${ids.map(() => '?').join(', ')})
+       WHERE m.group_id IN (${placeholders(ids.length)})
          AND ((m.member_type = 'User' AND EXISTS (SELECT 1 FROM scim_users u WHERE u.id = m.member_id AND u.visible = 1))
            OR (m.member_type = 'Group' AND EXISTS (SELECT 1 FROM scim_groups x WHERE x.id = m.member_id AND x.visible = 1)))
        ORDER BY m.group_id, m.position`,
