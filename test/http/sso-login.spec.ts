@@ -534,7 +534,12 @@ describe.each(backends)('a known login decides on the store\'s current state, no
   const twoProcesses = async (): Promise<[TestApp, TestApp]> => {
     const shared: Record<string, string> =
       backendEnv.EVENT_STORE === 'postgres' ? { ...backendEnv, DATABASE_SCHEMA: `t_two_${Math.random().toString(36).slice(2, 10)}` } : { SQLITE_FILE: join(sharedDir(), 'idlc.db') };
-    return [await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() }), await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() })];
+    return [await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() }), await startTestApp({ ...shared, SSO_IDPS_FILE: idpsFile() }, undefined, { ownsSchema: false })];
+  };
+  /** The other process first: dropping the shared schema while it still runs would race its queries. */
+  const closeBoth = async (api: TestApp, other: TestApp) => {
+    await other.close();
+    await api.close();
   };
 
   it('an account terminated through another process is refused at the next login, even within the record interval', async () => {
@@ -559,8 +564,7 @@ describe.each(backends)('a known login decides on the store\'s current state, no
       // The cached aggregate caught up by reading the tail, not by replaying the stream.
       expect((await api.engine.repository.load(first.body.identityId)).account).toBe('disabled');
     } finally {
-      await api.close();
-      await other.close();
+      await closeBoth(api, other);
     }
   });
 
@@ -590,8 +594,7 @@ describe.each(backends)('a known login decides on the store\'s current state, no
       expect(await api.engine.store.streamRevision(identityStream(former))).toBe(formerRevision);
       expect(await api.engine.commands.findByKey(keyString(idpKey(oidc.issuer, 'user-123')))).toBe(next.body.identityId);
     } finally {
-      await api.close();
-      await other.close();
+      await closeBoth(api, other);
     }
   });
 });

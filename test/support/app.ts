@@ -47,7 +47,15 @@ async function parse(res: Response) {
 }
 
 /** Starts the real HTTP server on an ephemeral port over a fresh SQLite file, with a test clock. */
-export async function startTestApp(env: Record<string, string> = {}, clock = new ManualClock('2026-01-05T09:00:00.000Z')): Promise<TestApp> {
+/**
+ * `ownsSchema: false`: another app of the test made the PostgreSQL schema this one shares (a second
+ * process on one database) and drops it when it closes; this one must close first.
+ */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  clock = new ManualClock('2026-01-05T09:00:00.000Z'),
+  { ownsSchema = true }: { ownsSchema?: boolean } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'idlc-app-'));
   // On PostgreSQL every app gets its own schema, dropped on close.
   const schema = env.EVENT_STORE === 'postgres' ? env.DATABASE_SCHEMA ?? `t_${randomUUID().replace(/-/g, '').slice(0, 12)}` : undefined;
@@ -109,7 +117,7 @@ export async function startTestApp(env: Record<string, string> = {}, clock = new
       await app.close();
       await engine.close();
       rmSync(dir, { recursive: true, force: true });
-      if (schema) {
+      if (schema && ownsSchema) {
         const admin = new PostgresDatabase({ connectionString: env.DATABASE_URL });
         await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
         await admin.close();
