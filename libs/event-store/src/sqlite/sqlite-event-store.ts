@@ -16,7 +16,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../port';
-import { decodeResult, encodeResult, EventRow, prepareEvents, rowToEvent } from '../serialization';
+import { decodeResult, encodeResult, prepareEvents } from '../serialization';
 import { CatchUpSubscription } from '../subscription';
 
 export const SQLITE_EVENT_STORE_SCHEMA = `
@@ -51,8 +51,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
   state          TEXT NOT NULL
 );
 `;
-
-const COLS = 'position, id, stream_id, revision, type, version, data, metadata, recorded_at';
 
 /** A row as one JSON array; data and metadata are stored as JSON text already. */
 const ROW_AS_JSON = `'[' || position || ',' || json_quote(id) || ',' || json_quote(stream_id) || ',' || revision || ',' || json_quote(type) || ',' || version || ',' || recorded_at || ',' || data || ',' || metadata || ']'`;
@@ -138,8 +136,10 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
   }
 
   async readStream(streamId: string, o: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-    const rows = await this.db.all<EventRow>(
-      `SELECT ${COLS} FROM events WHERE stream_id = ? AND revision >= ? AND position <= ? AND recorded_at <= ?
+    // One JSON text per row, as readAll: a cold aggregate load (a saga firing, a login after the
+    // cache forgot the identity) reads its whole tail through here.
+    const texts = this.db.pluckAll<string>(
+      `SELECT ${ROW_AS_JSON} FROM events WHERE stream_id = ? AND revision >= ? AND position <= ? AND recorded_at <= ?
        ORDER BY revision LIMIT ?`,
       [
         streamId,
@@ -149,7 +149,7 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
         o.maxCount ?? -1,
       ],
     );
-    return rows.map(rowToEvent);
+    return texts.map(jsonRowToEvent);
   }
 
   async readAll(o: ReadAllOptions = {}): Promise<StoredEvent[]> {
