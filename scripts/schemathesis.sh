@@ -62,6 +62,20 @@ PY
 )
 echo "== seeded identities $KNOWN_IDS"
 
+# Spare credentials, so DELETE /credentials/{id} cases reach a revocation, not only the 404.
+SPARE_CREDENTIALS=$(URL="$URL" IDLC_TOKEN="$TOKEN" python3 - <<'PY'
+import json, os, urllib.request
+ids = []
+for n in range(3):
+    req = urllib.request.Request(f"{os.environ['URL']}/credentials", method="POST",
+                                 data=json.dumps({"name": f"schemathesis-spare-{n}", "scopes": ["audit:read"]}).encode(),
+                                 headers={"content-type": "application/json", "authorization": f"Bearer {os.environ['IDLC_TOKEN']}"})
+    ids.append(json.load(urllib.request.urlopen(req))["id"])
+print(",".join(ids))
+PY
+)
+echo "== spare credentials $SPARE_CREDENTIALS"
+
 HEADERS=()
 if [ -n "${SCHEMATHESIS_AUTH_HEADER:-}" ]; then HEADERS+=(-H "$SCHEMATHESIS_AUTH_HEADER"); fi
 
@@ -74,8 +88,8 @@ cd "$ROOT/.cache/schemathesis"
 # Its section banners ('==== 2 warnings in 11s ====') have pytest's closing-line shape; a CI reader
 # of the log would take that for a test run that passed nothing, so they are printed as '-- … --'.
 # The hooks sign HR webhooks with the run's secret (else every case would stop at the signature check)
-# and let generated ids be the seeded identities' ids part of the time.
-IDLC_HR_SECRET="$HR_SECRET" IDLC_KNOWN_IDS="$KNOWN_IDS" IDLC_CREDENTIAL_ID="$(echo "$TOKEN" | cut -d_ -f2)" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/scripts/schemathesis" \
+# and let generated ids be the seeded identities' (or spare credentials') ids part of the time.
+IDLC_HR_SECRET="$HR_SECRET" IDLC_KNOWN_IDS="$KNOWN_IDS" IDLC_SPARE_CREDENTIALS="$SPARE_CREDENTIALS" IDLC_CREDENTIAL_ID="$(echo "$TOKEN" | cut -d_ -f2)" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/scripts/schemathesis" \
   timeout 170 "$VENV/bin/schemathesis" run "$URL/docs/openapi.json" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
   --phases examples,coverage,fuzzing \

@@ -44,14 +44,19 @@ def _known_ids():
 
 @schemathesis.hook
 def flatmap_path_parameters(context, path_parameters):
-    """Random ids almost never exist: some cases use a seeded identity's id (or a held role) instead."""
+    """Random ids almost never exist: some cases use a seeded identity's id, a spare credential's id or a held role instead."""
     from hypothesis import strategies as st
 
     if not isinstance(path_parameters, dict):
         return st.just(path_parameters)
     options = [path_parameters]
     if "id" in path_parameters:
-        options += [{**path_parameters, "id": i} for i in _known_ids()]
+        operation = getattr(context, "operation", None)
+        if operation is not None and operation.path.startswith("/credentials/"):
+            spare = [i for i in os.environ.get("IDLC_SPARE_CREDENTIALS", "").split(",") if i]
+            options += [{**path_parameters, "id": i} for i in spare]
+        else:
+            options += [{**path_parameters, "id": i} for i in _known_ids()]
     if "role" in path_parameters:
         options.append({**path_parameters, "role": "employee-basic"})
     return st.sampled_from(options)

@@ -1,3 +1,6 @@
+import { SCOPES } from '@idlc/engine';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
 import { startTestApp, TestApp } from '../support/app';
 
 /**
@@ -62,5 +65,42 @@ describe('/docs/openapi.json', () => {
     expect(Object.keys(identity).sort()).toEqual(Object.keys(doc.components.schemas.Identity.properties).sort());
     expect([...doc.components.schemas.Identity.required].sort()).toEqual(Object.keys(identity).sort());
     expect(Object.keys(r.body).sort()).toEqual([...doc.components.schemas.HrEventsResponse.required].sort());
+  });
+  it('POST /credentials: the documented body schema and the server accept and refuse the same bodies', async () => {
+    const ajv = new Ajv({ strict: false });
+    addFormats(ajv);
+    const documented = ajv.compile(doc.paths['/credentials'].post.requestBody.content['application/json'].schema);
+    const future = '2026-02-01T00:00:00.000Z'; // the test clock stands at 2026-01-05
+    const bodies: Record<string, unknown> = {
+      minimal: { name: 'okta-hook', scopes: ['sso:login'] },
+      'every scope, an expiry': { name: 'ops', scopes: [...SCOPES], expiresAt: future },
+      'name of 100 characters': { name: 'n'.repeat(100), scopes: ['scim'] },
+      'name padded with spaces': { name: '  hook  ', scopes: ['scim'] },
+      'name of 101 characters': { name: 'n'.repeat(101), scopes: ['scim'] },
+      'empty name': { name: '', scopes: ['scim'] },
+      'blank name': { name: '   ', scopes: ['scim'] },
+      'control character in name': { name: 'a\u0007b', scopes: ['scim'] },
+      'name not a string': { name: 7, scopes: ['scim'] },
+      'no name': { scopes: ['scim'] },
+      'no scopes': { name: 'x' },
+      'empty scopes': { name: 'x', scopes: [] },
+      'unknown scope': { name: 'x', scopes: ['root'] },
+      'more scopes than exist': { name: 'x', scopes: [...SCOPES, SCOPES[0]] },
+      'unknown member': { name: 'x', scopes: ['scim'], owner: 'me' },
+      'expiry not an instant': { name: 'x', scopes: ['scim'], expiresAt: 'tomorrow' },
+      'not an object': ['x'],
+    };
+    const disagreements: string[] = [];
+    for (const [label, body] of Object.entries(bodies)) {
+      const r = await t.post('/credentials', body);
+      expect([201, 400]).toContain(r.status);
+      if ((r.status === 201) !== documented(body)) disagreements.push(`${label}: server ${r.status}, schema ${documented(body) ? 'valid' : 'invalid'}`);
+    }
+    expect(disagreements).toEqual([]);
+    // What the schema can only describe: an expiry already past is valid JSON Schema, refused here.
+    const past = { name: 'late', scopes: ['scim'], expiresAt: '2026-01-01T00:00:00.000Z' };
+    expect(documented(past)).toBe(true);
+    expect((await t.post('/credentials', past)).status).toBe(400);
+    expect(doc.paths['/credentials'].post.requestBody.content['application/json'].schema.properties.expiresAt.description).toMatch(/future/);
   });
 });

@@ -15,6 +15,22 @@ class CreateCredentialDto {
 
 const CREDENTIAL = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, expiresAt: { type: 'string', nullable: true }, revokedAt: { type: 'string', nullable: true }, lastUsedAt: { type: 'string', nullable: true } }, required: ['id', 'name', 'scopes', 'createdAt'] } as SchemaObject;
 
+/**
+ * The body create() accepts, as precisely as JSON Schema can say it (test/http/openapi.spec.ts holds
+ * server and document to the same answers); that expiresAt lies in the future it can only describe.
+ */
+const CREATE_CREDENTIAL = {
+  type: 'object',
+  required: ['name', 'scopes'],
+  additionalProperties: false,
+  properties: {
+    // Not blank once trimmed, no control characters.
+    name: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]*[^\\s\\u0000-\\u001f][^\\u0000-\\u001f]*$' },
+    scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, items: { type: 'string', enum: [...SCOPES] } },
+    expiresAt: { type: 'string', format: 'date-time', description: 'An instant in the future; absent: the credential does not expire.' },
+  },
+} as SchemaObject;
+
 /** Operators manage API credentials here or with `idlc credentials:*`; the token is shown once, on creation. */
 @ApiTags('credentials')
 @RequireScope('admin')
@@ -25,13 +41,7 @@ export class CredentialsController {
   @Post()
   @HttpCode(201)
   @ApiOperation({ summary: 'Create an API credential; the response carries its token, which is never shown again' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['name', 'scopes'],
-      properties: { name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } }, expiresAt: { type: 'string', format: 'date-time' } },
-    },
-  })
+  @ApiBody({ schema: CREATE_CREDENTIAL })
   @ApiJson({ allOf: [CREDENTIAL, { type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }] }, 201, 'Created; the token is shown only here')
   @ApiBodyProblems()
   async create(@Body() body: unknown) {
