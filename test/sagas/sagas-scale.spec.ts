@@ -70,6 +70,7 @@ describe(`deadline scheduler at scale (${N.toLocaleString('en')} identities due 
 
     clock.set(start + 30 * DAY);
     const commitsBefore = db.commitCount;
+    const keyLookupsBefore = engine.dataKeys.lookups;
     const f0 = performance.now();
     const fired = await engine.scheduler.runDue();
     const ms = performance.now() - f0;
@@ -77,6 +78,9 @@ describe(`deadline scheduler at scale (${N.toLocaleString('en')} identities due 
     // The commands in flight share group commits: one per deadline would be N and more.
     const commits = db.commitCount - commitsBefore;
     expect(commits).toBeLessThan(N / 16);
+    // Cold aggregates: their data keys' statuses were read for each claimed batch at once (one
+    // query per 500), not once per identity as each command loaded its stream.
+    expect(engine.dataKeys.lookups - keyLookupsBefore).toBeLessThanOrEqual(Math.ceil(N / 500));
     expect([engine.scheduler.due, engine.scheduler.fired, engine.scheduler.noops, engine.scheduler.failures]).toEqual([N, N, 0, 0]);
     const perIdentity = await db.all<{ n: number; c: number }>(
       `SELECT n, COUNT(*) AS c FROM (SELECT stream_id, COUNT(*) AS n FROM events WHERE type = 'AccountDisabled' GROUP BY stream_id) GROUP BY n`,
