@@ -38,8 +38,9 @@ def before_call(context, case, kwargs):
     case.headers[name] = f"t={t},v1={mac}"
 
 
-def _known_ids():
-    return [i for i in os.environ.get("IDLC_KNOWN_IDS", "").split(",") if i]
+def _ids(variable="IDLC_KNOWN_IDS"):
+    """The comma-separated ids the script passed in `variable` (default: the seeded identities)."""
+    return [i for i in os.environ.get(variable, "").split(",") if i]
 
 
 @schemathesis.hook
@@ -53,10 +54,9 @@ def flatmap_path_parameters(context, path_parameters):
     if "id" in path_parameters:
         operation = getattr(context, "operation", None)
         if operation is not None and operation.path.startswith("/credentials/"):
-            spare = [i for i in os.environ.get("IDLC_SPARE_CREDENTIALS", "").split(",") if i]
-            options += [{**path_parameters, "id": i} for i in spare]
+            options += [{**path_parameters, "id": i} for i in _ids("IDLC_SPARE_CREDENTIALS")]
         else:
-            options += [{**path_parameters, "id": i} for i in _known_ids()]
+            options += [{**path_parameters, "id": i} for i in _ids()]
     if "role" in path_parameters:
         options.append({**path_parameters, "role": "employee-basic"})
     return st.sampled_from(options)
@@ -68,4 +68,4 @@ def flatmap_query(context, query):
 
     if not isinstance(query, dict) or "identity" not in query:
         return st.just(query)
-    return st.sampled_from([query] + [{**query, "identity": i} for i in _known_ids()])
+    return st.sampled_from([query] + [{**query, "identity": i} for i in _ids()])

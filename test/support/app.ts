@@ -46,8 +46,8 @@ async function parse(res: Response) {
   return { status: res.status, body, headers: res.headers };
 }
 
-/** Starts the real HTTP server on an ephemeral port over a fresh SQLite file, with a test clock. */
 /**
+ * Starts the real HTTP server on an ephemeral port over a fresh SQLite file, with a test clock.
  * `ownsSchema: false`: another app of the test made the PostgreSQL schema this one shares (a second
  * process on one database) and drops it when it closes; this one must close first.
  */
