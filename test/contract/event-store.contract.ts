@@ -284,6 +284,42 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect((await store.readStream(s('t'), { maxCount: 1, fromRevision: 1 })).map((e) => e.type)).toEqual(['B']);
     });
 
+    it('reads several streams at once, each from its own revision, the same events as one by one', async () => {
+      f.clock.set('2026-03-01T10:00:00.000Z');
+      await store.append(s('m1'), [ev('A', { n: 1 }), ev('B', { n: 2 }), ev('C', { n: 3 })], 'no_stream');
+      await store.append(s('m2'), [ev('D', { n: 4 })], 'no_stream');
+      await store.append(s('m1'), [ev('E', { n: 5 })], 2);
+      await store.append(s('m3'), [ev('F'), ev('G')], 'no_stream');
+      const from = new Map([
+        [s('m1'), 1],
+        [s('m2'), 0],
+        [s('m3'), 2], // past its end
+        [s('none'), 0],
+      ]);
+      const read = await store.readStreams(from);
+      expect([...read.keys()].sort()).toEqual([...from.keys()].sort());
+      expect(read.get(s('m1'))!.map((e) => e.type)).toEqual(['B', 'C', 'E']);
+      expect(read.get(s('m1'))).toEqual(await store.readStream(s('m1'), { fromRevision: 1 }));
+      expect(read.get(s('m2'))).toEqual(await store.readStream(s('m2')));
+      expect(read.get(s('m3'))).toEqual([]);
+      expect(read.get(s('none'))).toEqual([]);
+      expect((await store.readStreams(new Map())).size).toBe(0);
+    });
+
+    it('loads the snapshots of several streams at once, leaving out those without one', async () => {
+      if (!store.saveSnapshot || !store.loadSnapshots) return;
+      await store.saveSnapshot({ streamId: s('sa'), revision: 3, schemaVersion: 1, state: { n: 3 } });
+      await store.saveSnapshot({ streamId: s('sb'), revision: 7, schemaVersion: 2, state: { n: 7, tags: ['x'] } });
+      const loaded = await store.loadSnapshots([s('sa'), s('sb'), s('sc')]);
+      expect(loaded).toEqual(
+        new Map([
+          [s('sa'), { streamId: s('sa'), revision: 3, schemaVersion: 1, state: { n: 3 } }],
+          [s('sb'), { streamId: s('sb'), revision: 7, schemaVersion: 2, state: { n: 7, tags: ['x'] } }],
+        ]),
+      );
+      expect((await store.loadSnapshots([])).size).toBe(0);
+    });
+
     it('saves and loads snapshots, never replacing a newer one with an older one', async () => {
       if (!store.saveSnapshot || !store.loadSnapshot) return;
       expect(await store.loadSnapshot(s('snap'))).toBeNull();

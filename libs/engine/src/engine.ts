@@ -76,7 +76,7 @@ export class Engine {
       const deadlines = projections.projections.find((p): p is DeadlinesProjection => p instanceof DeadlinesProjection);
       const scheduler = new DeadlineScheduler(persistence.readDb, commands, clock, policies, deadlines, {
         // A deadline usually fires for an identity nobody touched for days: its aggregate is cold.
-        prefetch: (ids) => dataKeys.statuses(ids),
+        prefetch: (ids) => repository.preload(ids),
       });
       const credentials = await CredentialStore.open(persistence.readDb, clock);
       return new Engine(config, clock, persistence, policies, repository, commands, projections, scheduler, store, dataKeys, erasure, credentials);

@@ -1,7 +1,7 @@
 /** A small LRU map: Map keeps insertion order, so re-inserting on access makes the oldest first. */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
+  constructor(readonly max: number) {}
   get(k: K): V | undefined {
     const v = this.map.get(k);
     if (v !== undefined) {
@@ -9,6 +9,10 @@ export class Lru<K, V> {
       this.map.set(k, v);
     }
     return v;
+  }
+  /** Whether k is held, without counting as a use. */
+  has(k: K): boolean {
+    return this.map.has(k);
   }
   set(k: K, v: V): void {
     if (this.max <= 0) return;

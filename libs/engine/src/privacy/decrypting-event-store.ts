@@ -45,6 +45,14 @@ export class DecryptingEventStore implements EventStore, SnapshotStore {
     return this.cipher.decrypt(await this.raw.readStream(streamId, options), 'strict');
   }
 
+  /** Strict, as readStream: one call decrypts them all, so their keys are looked up together. */
+  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
+    const read = await this.raw.readStreams(fromRevisions);
+    const out = new Map<string, StoredEvent[]>([...read.keys()].map((id) => [id, []]));
+    for (const e of await this.cipher.decrypt([...read.values()].flat(), 'strict')) out.get(e.streamId)!.push(e);
+    return out;
+  }
+
   async readAll(options?: ReadAllOptions): Promise<StoredEvent[]> {
     return this.cipher.decrypt(await this.raw.readAll(options), 'lenient');
   }
@@ -79,6 +87,10 @@ export class DecryptingEventStore implements EventStore, SnapshotStore {
 
   loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | null> {
     return this.raw.loadSnapshot<S>(streamId);
+  }
+
+  loadSnapshots<S>(streamIds: readonly string[]): Promise<Map<string, Snapshot<S>>> {
+    return this.raw.loadSnapshots<S>(streamIds);
   }
 
   saveSnapshot<S>(snapshot: Snapshot<S>): Promise<void> {

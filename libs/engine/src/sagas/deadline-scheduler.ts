@@ -25,8 +25,8 @@ export interface DeadlineSchedulerOptions {
   workerId?: string;
   /**
    * Called with a claimed batch's identities before their commands run: loads in bulk what each
-   * command would otherwise look up on its own (the engine: their data keys' statuses, one query
-   * per 500 identities instead of one per identity whose aggregate is not cached).
+   * command would otherwise look up on its own (the engine: the aggregates not cached, with their
+   * snapshots, stream tails and data keys' statuses read for the whole batch at once).
    */
   prefetch?: (identityIds: string[]) => Promise<unknown>;
   /** Test hook: `saga-after-claim` SIGKILLs the process right after a claim commits. Defaults to IDLC_FAILPOINT. */

@@ -537,6 +537,17 @@ export class EventStoreDbEventStore implements EventStore, SnapshotStore {
   // ---------------------------------------------------------------------------------------------
   // Snapshots
 
+  /** EventStoreDB reads one stream per call: the streams are read side by side. */
+  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
+    const read = await Promise.all([...fromRevisions].map(async ([id, from]) => [id, await this.readStream(id, { fromRevision: from })] as const));
+    return new Map(read);
+  }
+
+  async loadSnapshots<S>(streamIds: readonly string[]): Promise<Map<string, Snapshot<S>>> {
+    const found = await Promise.all(streamIds.map((id) => this.loadSnapshot<S>(id)));
+    return new Map(found.filter((s): s is Snapshot<S> => s !== null).map((s) => [s.streamId, s]));
+  }
+
   async loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | null> {
     const last = await this.lastRecorded(this.ns + HELPER.snapshot + streamId);
     if (!last) return null;

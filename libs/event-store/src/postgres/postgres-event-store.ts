@@ -576,6 +576,23 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     }
   }
 
+  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    for (const id of fromRevisions.keys()) out.set(id, []);
+    if (!out.size) return out;
+    try {
+      const rows = await this.db.all<EventRow>(
+        `SELECT ${COLS} FROM unnest(?::text[], ?::int[]) AS wanted (s, r) JOIN events ON stream_id = wanted.s AND revision >= wanted.r
+         ORDER BY stream_id, revision`,
+        [[...fromRevisions.keys()], [...fromRevisions.values()]],
+      );
+      for (const r of rows) out.get(r.stream_id)!.push(rowToEvent(r));
+      return out;
+    } catch (e) {
+      return unavailable(e);
+    }
+  }
+
   subscribeToAll(handler: BatchHandler, o: SubscribeOptions): Subscription {
     if (this.closed) throw new Error('postgres event store is closed');
     this.notifier.start();
@@ -664,6 +681,21 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
   }
 
   // --- snapshots -------------------------------------------------------------------------------
+
+  async loadSnapshots<S>(streamIds: readonly string[]): Promise<Map<string, Snapshot<S>>> {
+    const out = new Map<string, Snapshot<S>>();
+    if (!streamIds.length) return out;
+    try {
+      const rows = await this.db.all<{ stream_id: string; revision: number; schema_version: number; state: string }>(
+        'SELECT stream_id, revision, schema_version, state FROM snapshots WHERE stream_id = ANY(?::text[])',
+        [[...streamIds]],
+      );
+      for (const r of rows) out.set(r.stream_id, { streamId: r.stream_id, revision: Number(r.revision), schemaVersion: Number(r.schema_version), state: JSON.parse(r.state) });
+      return out;
+    } catch (e) {
+      return unavailable(e);
+    }
+  }
 
   async loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | null> {
     try {

@@ -152,6 +152,24 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
     return texts.map(jsonRowToEvent);
   }
 
+  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    for (const id of fromRevisions.keys()) out.set(id, []);
+    if (!out.size) return out;
+    // The wanted streams as one bound JSON array: one statement whatever their number, and each
+    // probes the (stream_id, revision) index.
+    const texts = this.db.pluckAll<string>(
+      `WITH wanted (s, r) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+       SELECT ${ROW_AS_JSON} FROM wanted JOIN events ON stream_id = wanted.s AND revision >= wanted.r ORDER BY stream_id, revision`,
+      [JSON.stringify([...fromRevisions])],
+    );
+    for (const t of texts) {
+      const e = jsonRowToEvent(t);
+      out.get(e.streamId)!.push(e);
+    }
+    return out;
+  }
+
   async readAll(o: ReadAllOptions = {}): Promise<StoredEvent[]> {
     const from = o.fromPosition ?? 0;
     const limit = o.maxCount ?? 1000;
@@ -217,6 +235,17 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
       [streamId],
     );
     return row ? { streamId, revision: row.revision, schemaVersion: row.schema_version, state: JSON.parse(row.state) } : null;
+  }
+
+  async loadSnapshots<S>(streamIds: readonly string[]): Promise<Map<string, Snapshot<S>>> {
+    const out = new Map<string, Snapshot<S>>();
+    if (!streamIds.length) return out;
+    const rows = await this.db.all<{ stream_id: string; revision: number; schema_version: number; state: string }>(
+      'SELECT stream_id, revision, schema_version, state FROM snapshots WHERE stream_id IN (SELECT value FROM json_each(?))',
+      [JSON.stringify(streamIds)],
+    );
+    for (const r of rows) out.set(r.stream_id, { streamId: r.stream_id, revision: r.revision, schemaVersion: r.schema_version, state: JSON.parse(r.state) });
+    return out;
   }
 
   async saveSnapshot<S>(s: Snapshot<S>): Promise<void> {
