@@ -411,6 +411,12 @@ export class EventStoreDbEventStore implements EventStore, SnapshotStore {
   // ---------------------------------------------------------------------------------------------
   // Reads
 
+  /** EventStoreDB reads one stream per call: the streams are read side by side. */
+  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
+    const read = await Promise.all([...fromRevisions].map(async ([id, from]) => [id, await this.readStream(id, { fromRevision: from })] as const));
+    return new Map(read);
+  }
+
   async readStream(streamId: string, o: ReadStreamOptions = {}): Promise<StoredEvent[]> {
     if (o.maxCount !== undefined && o.maxCount <= 0) return [];
     const from = Math.max(0, o.fromRevision ?? 0);
@@ -536,12 +542,6 @@ export class EventStoreDbEventStore implements EventStore, SnapshotStore {
 
   // ---------------------------------------------------------------------------------------------
   // Snapshots
-
-  /** EventStoreDB reads one stream per call: the streams are read side by side. */
-  async readStreams(fromRevisions: ReadonlyMap<string, number>): Promise<Map<string, StoredEvent[]>> {
-    const read = await Promise.all([...fromRevisions].map(async ([id, from]) => [id, await this.readStream(id, { fromRevision: from })] as const));
-    return new Map(read);
-  }
 
   async loadSnapshots<S>(streamIds: readonly string[]): Promise<Map<string, Snapshot<S>>> {
     const found = await Promise.all(streamIds.map((id) => this.loadSnapshot<S>(id)));
