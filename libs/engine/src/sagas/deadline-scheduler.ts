@@ -1,5 +1,5 @@
 import type { Clock, LifecyclePolicy } from '@idlc/domain';
-import { Mutex, type SqlDatabase, type SqlExecutor } from '@idlc/sql';
+import { Mutex, type SqlDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -211,26 +211,7 @@ export class DeadlineScheduler {
       this.onError(e);
     }
     const outcomes = await mapLimit(rows, this.concurrency, (r) => this.fire(r));
-    const now = this.clock.now().getTime();
-    if (this.db.dialect === 'sqlite') {
-      // One writer: a single transaction cannot dead-lock and saves a commit per row.
-      await this.db.transaction(async (tx) => {
-        for (const o of outcomes) await this.settle(tx, o, now);
-      });
-    } else {
-      // PostgreSQL: another scheduler or the deadlines projection may hold some of these rows. A short
-      // transaction per row holds one row lock at a time, and a deadlock victim is simply retried.
-      for (const o of outcomes) {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await this.db.transaction((tx) => this.settle(tx, o, now));
-            break;
-          } catch (e) {
-            if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
-          }
-        }
-      }
-    }
+    await this.settle(outcomes, this.clock.now().getTime());
     return outcomes.filter((o) => o.kind === 'fired').length;
   }
 
@@ -266,35 +247,61 @@ export class DeadlineScheduler {
   }
 
   /**
-   * Writes the identity's next deadline as the command left it (the projection writes the same row
-   * from the same state when it gets there) and releases the claim. A row that is still due after
-   * the command stays leased, so a deadline that cannot make progress is retried after the lease
-   * instead of spinning.
+   * Writes each identity's next deadline as its command left it (the projection writes the same row
+   * from the same state when it gets there) and releases the claims, in one transaction per batch.
+   * A row that is still due after the command stays leased, so a deadline that cannot make progress
+   * is retried after the lease instead of spinning.
    */
-  private async settle(tx: SqlExecutor, o: Outcome, now: number): Promise<void> {
-    const id = o.row.identityId;
-    if (o.kind === 'failed') {
-      await tx.run('UPDATE deadlines SET claimed_until = ? WHERE identity_id = ? AND claimed_by = ?', [now + this.retryMs, id, this.workerId]);
+  private async settle(outcomes: Outcome[], now: number): Promise<void> {
+    const plan = settlePlan(outcomes, now);
+    if (this.db.dialect === 'sqlite') {
+      // One writer: a statement per row inside one transaction costs no round trip.
+      await this.db.transaction(async (tx) => {
+        for (const id of plan.failed) await tx.run('UPDATE deadlines SET claimed_until = ? WHERE identity_id = ? AND claimed_by = ?', [now + this.retryMs, id, this.workerId]);
+        for (const d of plan.deletes) await tx.run('DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?', [d.id, d.revision]);
+        for (const u of plan.updates) await tx.run(`${SETTLE_UPDATE} WHERE identity_id = ? AND revision <= ?`, [u.dueAt, u.action, u.revision, this.workerId, this.workerId, u.id, u.revision]);
+        for (const id of plan.released) await tx.run(`${SETTLE_RELEASE} AND identity_id = ?`, [this.workerId, now, id]);
+      });
       return;
     }
-    const next = o.next ?? null;
-    if (next && next.dueAt <= now) return;
-    // Nothing happened and the deadline did not move (the clock stepped back between claim and
-    // command): releasing it would re-claim it at once, so let the lease run out instead.
-    if (next && o.kind === 'noop' && next.dueAt === o.row.dueAt && next.action === o.row.action) return;
-    if (!next) {
-      await tx.run('DELETE FROM deadlines WHERE identity_id = ? AND revision <= ?', [id, o.revision]);
-    } else {
-      await tx.run(
-        `UPDATE deadlines SET due_at = ?, action = ?, revision = ?,
-           claimed_by = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_by END,
-           claimed_until = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_until END
-         WHERE identity_id = ? AND revision <= ?`,
-        [next.dueAt, next.action, o.revision, this.workerId, this.workerId, id, o.revision],
-      );
+    // PostgreSQL: set-based statements (a handful of round trips for the whole batch instead of four
+    // per row). The rows are locked first in identity order, so two schedulers settling overlapping
+    // rows queue instead of dead-locking; a deadlock with a projection transaction (which locks in
+    // event order) aborts this one, which is then run again: it is idempotent.
+    const ids = [...plan.failed, ...plan.released].sort();
+    if (!ids.length) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.transaction(async (tx) => {
+          await tx.all('SELECT identity_id FROM deadlines WHERE identity_id = ANY(?::text[]) ORDER BY identity_id FOR UPDATE', [ids]);
+          if (plan.failed.length) {
+            await tx.run('UPDATE deadlines SET claimed_until = ? WHERE identity_id = ANY(?::text[]) AND claimed_by = ?', [now + this.retryMs, plan.failed, this.workerId]);
+          }
+          if (plan.deletes.length) {
+            await tx.run(
+              `DELETE FROM deadlines d USING unnest(?::text[], ?::int[]) AS o(id, revision)
+               WHERE d.identity_id = o.id AND d.revision <= o.revision`,
+              [plan.deletes.map((d) => d.id), plan.deletes.map((d) => d.revision)],
+            );
+          }
+          if (plan.updates.length) {
+            const u = plan.updates;
+            await tx.run(
+              `UPDATE deadlines d SET due_at = o.due_at, action = o.action, revision = o.revision,
+                 claimed_by = CASE WHEN d.claimed_by = ? THEN NULL ELSE d.claimed_by END,
+                 claimed_until = CASE WHEN d.claimed_by = ? THEN NULL ELSE d.claimed_until END
+               FROM unnest(?::text[], ?::bigint[], ?::text[], ?::int[]) AS o(id, due_at, action, revision)
+               WHERE d.identity_id = o.id AND d.revision <= o.revision`,
+              [this.workerId, this.workerId, u.map((x) => x.id), u.map((x) => x.dueAt), u.map((x) => x.action), u.map((x) => x.revision)],
+            );
+          }
+          if (plan.released.length) await tx.run(`${SETTLE_RELEASE} AND identity_id = ANY(?::text[])`, [this.workerId, now, plan.released]);
+        });
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+      }
     }
-    // The row may already hold a newer revision than ours: still give our claim back if it is not due.
-    await tx.run('UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL WHERE identity_id = ? AND claimed_by = ? AND due_at > ?', [id, this.workerId, now]);
   }
 
   /** When the next row becomes claimable (epoch ms), or null when nothing is scheduled. */
@@ -421,4 +428,42 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+const SETTLE_UPDATE = `UPDATE deadlines SET due_at = ?, action = ?, revision = ?,
+  claimed_by = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_by END,
+  claimed_until = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_until END`;
+/** The row may already hold a newer revision than ours: still give our claim back if it is not due. */
+const SETTLE_RELEASE = 'UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND due_at > ?';
+
+interface SettlePlan {
+  /** Commands that threw: their rows stay claimed until the retry time. */
+  failed: string[];
+  /** No deadline left: the row goes, unless it already holds a newer revision. */
+  deletes: { id: string; revision: number }[];
+  /** The next deadline, written unless the row already holds a newer revision. */
+  updates: { id: string; revision: number; dueAt: number; action: string }[];
+  /** Rows of deletes and updates: released afterwards when not due (covers rows a newer revision kept). */
+  released: string[];
+}
+
+/** What settling a batch writes, row by row. */
+function settlePlan(outcomes: Outcome[], now: number): SettlePlan {
+  const plan: SettlePlan = { failed: [], deletes: [], updates: [], released: [] };
+  for (const o of outcomes) {
+    const id = o.row.identityId;
+    if (o.kind === 'failed') {
+      plan.failed.push(id);
+      continue;
+    }
+    const next = o.next ?? null;
+    if (next && next.dueAt <= now) continue;
+    // Nothing happened and the deadline did not move (the clock stepped back between claim and
+    // command): releasing it would re-claim it at once, so let the lease run out instead.
+    if (next && o.kind === 'noop' && next.dueAt === o.row.dueAt && next.action === o.row.action) continue;
+    if (!next) plan.deletes.push({ id, revision: o.revision! });
+    else plan.updates.push({ id, revision: o.revision!, dueAt: next.dueAt, action: next.action });
+    plan.released.push(id);
+  }
+  return plan;
 }

@@ -1,0 +1,135 @@
+import { ManualClock } from '@idlc/domain';
+import { DeadlineScheduler, Engine, HrFeedService, IdentityCommands, loadConfig } from '@idlc/engine';
+import { PostgresDatabase } from '@idlc/sql';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { serviceEnv } from '../support/services';
+import { DAY, hireEvent } from './helpers';
+
+/**
+ * One claimed batch holding every kind of outcome, settled the way the scheduler settles a batch
+ * (per-row statements in one transaction on SQLite, set-based statements on PostgreSQL): both
+ * dialects must leave the same rows behind, and the rows of the identities that moved on must be
+ * the rows the deadlines projection computes from the same state.
+ */
+const pgUrl = serviceEnv('PostgreSQL', 'DATABASE_URL');
+const backends: [string, boolean][] = [['sqlite', false]];
+if (pgUrl) backends.push(['postgres', true]);
+
+const START = Date.parse('2026-01-05T09:00:00.000Z');
+const NOW = START + 30 * DAY;
+const RETRY_MS = 7_000;
+
+describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
+  let dir: string;
+  let admin: PostgresDatabase | undefined;
+  let schema: string;
+  let engine: Engine;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'idlc-settle-'));
+    schema = `settle_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    if (pg) {
+      admin = new PostgresDatabase({ connectionString: pgUrl! });
+      await admin.exec(`CREATE SCHEMA ${schema}`);
+    }
+    engine = await Engine.open({
+      clock: new ManualClock(START),
+      config: loadConfig({
+        DATA_DIR: dir,
+        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
+        LOG_LEVEL: 'silent',
+        INACTIVITY_WARNING_DAYS: '0',
+        ...(pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : {}),
+      }),
+    });
+  });
+  afterEach(async () => {
+    await engine.close();
+    if (admin) {
+      await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const row = (id: string) =>
+    engine.readDb.get<{ due_at: number; action: string; revision: number; claimed_by: string | null; claimed_until: number | null }>(
+      'SELECT due_at, action, revision, claimed_by, claimed_until FROM deadlines WHERE identity_id = ?',
+      [id],
+    );
+  const norm = (r: any) => r && { ...r, due_at: Number(r.due_at), revision: Number(r.revision), claimed_until: r.claimed_until === null ? null : Number(r.claimed_until) };
+
+  it('deletes, moves, keeps failed rows leased, and releases rows a newer revision already holds', async () => {
+    const hr = new HrFeedService(engine.commands);
+    const ctx = { source: 'hr-webhook', actor: 'test', correlationId: randomUUID() };
+    // Four contractors, all inactive for 30 days at NOW; the second is also terminated at NOW's date.
+    const hired = await hr.applyAll(
+      ['S0', 'S1', 'S2', 'S3'].map((e) => hireEvent(`hire-${e}`, e, { employmentType: 'contractor' }) as any),
+      ctx,
+    );
+    const [gone, moved, failing, stale] = hired.map((r) => r.identityId!);
+    const term = await hr.applyAll([{ eventId: 'term-S1', type: 'terminate', employeeId: 'S1', effectiveDate: '2026-02-04', reason: 'resignation' } as any], ctx);
+    expect(term[0].status).toBe('applied');
+    await engine.projections.runToHead();
+
+    (engine.clock as ManualClock).set(NOW);
+    // A command that throws for one identity, as when its store write fails.
+    const commands = new Proxy(engine.commands, {
+      get(target, prop, receiver) {
+        if (prop !== 'execute') return Reflect.get(target, prop, receiver);
+        return (id: string, ...rest: unknown[]) => {
+          if (id === failing) return Promise.reject(new Error('store unavailable (test)'));
+          return (target.execute as (...a: unknown[]) => unknown).call(target, id, ...rest);
+        };
+      },
+    }) as IdentityCommands;
+    const errors: string[] = [];
+    const scheduler = new DeadlineScheduler(engine.readDb, commands, engine.clock, engine.policies, undefined, {
+      workerId: 'settle-worker',
+      retryMs: RETRY_MS,
+      onError: (_e, id) => errors.push(id!),
+    });
+    const claimed = await scheduler.claimDue(NOW, 100);
+    expect(claimed.map((r) => r.identityId).sort()).toEqual([gone, moved, failing, stale].sort());
+    // Meanwhile the projection wrote a newer, later deadline for one of them (its revision is ahead of
+    // anything this batch's command will reach).
+    const later = NOW + 90 * DAY;
+    await engine.readDb.run('UPDATE deadlines SET revision = revision + 100, due_at = ? WHERE identity_id = ?', [later, stale]);
+    const staleRevision = Number((await row(stale))!.revision);
+
+    expect(await scheduler.fireClaimed(claimed)).toBe(3);
+    expect(errors).toEqual([failing]);
+
+    // Inactivity disable leaves nothing scheduled: the row is gone.
+    expect(await row(gone)).toBeUndefined();
+    // Termination applied: the next deadline is the deletion after retention, released.
+    const movedState = await engine.repository.loadCurrent(moved);
+    const retentionDays = engine.policies.lifecycle().retentionDays;
+    expect(norm(await row(moved))).toEqual({
+      due_at: Date.parse('2026-02-04T00:00:00.000Z') + retentionDays * DAY,
+      action: 'delete',
+      revision: movedState.revision,
+      claimed_by: null,
+      claimed_until: null,
+    });
+    // The failed command's row stays claimed by this worker until the retry time.
+    expect(norm(await row(failing))).toMatchObject({ action: 'disable-inactive', claimed_by: 'settle-worker', claimed_until: NOW + RETRY_MS });
+    // The newer row is not overwritten by this batch's older decision, but the claim is given back.
+    expect(norm(await row(stale))).toMatchObject({ due_at: later, revision: staleRevision, claimed_by: null, claimed_until: null });
+
+    // What the scheduler wrote for the identities that moved on is what the projection writes.
+    const settled = [norm(await row(gone)), norm(await row(moved))];
+    await engine.projections.runToHead();
+    expect([norm(await row(gone)), norm(await row(moved))]).toEqual(settled);
+
+    // Nothing is claimable now; after the retry time the failed row is, and fires once the store works.
+    expect(await scheduler.claimDue(NOW, 100)).toEqual([]);
+    (engine.clock as ManualClock).set(NOW + RETRY_MS + 1);
+    const retry = new DeadlineScheduler(engine.readDb, engine.commands, engine.clock, engine.policies, undefined, { workerId: 'settle-worker' });
+    expect(await retry.runDue()).toBe(1);
+    expect(await row(failing)).toBeUndefined();
+  });
+});
