@@ -251,6 +251,23 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect(await store.lookupIdempotencyKey(`hr:${s('evt-3')}`)).toBeNull();
     });
 
+    it('takes stream ids and keys with quotes, backslashes and unicode as they are', async () => {
+      const odd = s(`o'quote\\back"slash ünï 😀 $1 ?`);
+      const key = `hr:${s(`k'ey\\ ';--`)}`;
+      await store.append(odd, [ev('Hired')], 'no_stream');
+      const first = await store.append(odd, [ev('A'), ev('B'), ev('C')], 0, { idempotencyKey: key });
+      expect(first.nextExpectedRevision).toBe(3);
+      const again = await store.append(odd, [ev('A'), ev('B'), ev('C')], 0, { idempotencyKey: key });
+      expect([again.duplicate, again.streamId, again.nextExpectedRevision, again.positions]).toEqual([true, odd, 3, first.positions]);
+      expect((await store.readStream(odd)).map((e) => [e.type, e.revision, e.position])).toEqual([
+        ['Hired', 0, expect.any(Number)],
+        ...first.positions.map((p, i) => [['A', 'B', 'C'][i], i + 1, p]),
+      ]);
+      expect(await store.lookupIdempotencyKey(key)).toMatchObject({ streamId: odd, nextExpectedRevision: 3, positions: first.positions });
+      await expect(store.append(odd, [ev('D')], 0)).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      expect(await store.streamRevision(odd)).toBe(3);
+    });
+
     it('keeps unique keys unique across streams, atomically with the append', async () => {
       const key = `hr-employee:${s('E1')}`;
       await store.append(s('p'), [ev('Hired')], 'no_stream', { claims: [key] });

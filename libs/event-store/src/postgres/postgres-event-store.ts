@@ -377,19 +377,18 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     let open = false;
     try {
       // One round trip: begin, take the shared append lock (before any identity value is drawn),
-      // then this stream's lock, so the revision read below is exact.
+      // then this stream's lock, then read the stream's revision and the idempotency key, which the
+      // lock makes exact. A multi-statement query takes no parameters: both values go as literals,
+      // escaped by the driver.
       open = true;
-      await client.query(
+      const key = options.idempotencyKey;
+      const batch = (await client.query(
         `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
-          `SELECT pg_advisory_xact_lock(${this.keys.streamClass}, ${hash32(streamId)});`,
-      );
-      const state = (
-        await client.query<{ rev: number | null; seen: string | null }>(
-          `SELECT (SELECT max(revision) FROM events WHERE stream_id = $1) AS rev,
-                  (SELECT result FROM idempotency_keys WHERE key = $2) AS seen`,
-          [streamId, options.idempotencyKey ?? null],
-        )
-      ).rows[0];
+          `SELECT pg_advisory_xact_lock(${this.keys.streamClass}, ${hash32(streamId)}); ` +
+          `SELECT (SELECT max(revision) FROM events WHERE stream_id = ${client.escapeLiteral(streamId)}) AS rev, ` +
+          `(SELECT result FROM idempotency_keys WHERE key = ${key === undefined ? 'NULL' : client.escapeLiteral(key)}) AS seen;`,
+      )) as unknown as { rows: { rev: string | null; seen: string | null }[] }[];
+      const state = batch[3].rows[0];
       if (state.seen) {
         await client.query('ROLLBACK');
         open = false;
@@ -420,13 +419,21 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
 
       let positions: number[] = [];
       if (prepared.length > 0) {
+        // The idempotency key is recorded by the same statement, with the positions it returns.
         const inserted = await client.query<{ position: number; revision: number }>(
-          `INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
-           SELECT t.id, $6, $7 + t.ord, t.type, t.version, t.data, t.metadata, $8
-           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
-                WITH ORDINALITY AS t(id, type, version, data, metadata, ord)
-           ORDER BY t.ord
-           RETURNING position, revision`,
+          `WITH ins AS (
+             INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
+             SELECT t.id, $6, $7::bigint + t.ord, t.type, t.version, t.data, t.metadata, $8
+             FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
+                  WITH ORDINALITY AS t(id, type, version, data, metadata, ord)
+             ORDER BY t.ord
+             RETURNING position, revision),
+           idem AS (
+             INSERT INTO idempotency_keys (key, stream_id, result, recorded_at)
+             SELECT $9, $6, json_build_object('s', $6::text, 'r', $7::bigint + $10::bigint,
+                      'p', (SELECT json_agg(position ORDER BY revision) FROM ins))::text, $8
+             WHERE $9::text IS NOT NULL)
+           SELECT position, revision FROM ins`,
           [
             prepared.map((e) => e.id),
             prepared.map((e) => e.type),
@@ -436,6 +443,8 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
             streamId,
             actual,
             now,
+            options.idempotencyKey ?? null,
+            prepared.length,
           ],
         );
         positions = inserted.rows
@@ -444,7 +453,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
           .map((x) => x.p);
       }
       const result: AppendResult = { streamId, nextExpectedRevision: actual + prepared.length, positions, duplicate: false };
-      if (options.idempotencyKey) {
+      if (options.idempotencyKey && prepared.length === 0) {
         await client.query('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES ($1, $2, $3, $4)', [
           options.idempotencyKey,
           streamId,
