@@ -27,6 +27,22 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
   let admin: PostgresDatabase | undefined;
   let schema: string;
   let engine: Engine;
+  const others: Engine[] = [];
+  /** Another engine on the same store, as a second process would be. */
+  const openOther = async () => {
+    const other = await Engine.open({
+      clock: engine.clock,
+      config: loadConfig({
+        DATA_DIR: dir,
+        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
+        LOG_LEVEL: 'silent',
+        INACTIVITY_WARNING_DAYS: '0',
+        ...(pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : {}),
+      }),
+    });
+    others.push(other);
+    return other;
+  };
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'idlc-settle-'));
@@ -47,6 +63,7 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
     });
   });
   afterEach(async () => {
+    for (const o of others.splice(0)) await o.close();
     await engine.close();
     if (admin) {
       await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -131,5 +148,44 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
     const retry = new DeadlineScheduler(engine.readDb, engine.commands, engine.clock, engine.policies, undefined, { workerId: 'settle-worker' });
     expect(await retry.runDue()).toBe(1);
     expect(await row(failing)).toBeUndefined();
+  });
+
+  it('decides a preloaded batch on current states: no head or key reads per command, even for a state another process moved', async () => {
+    const hr = new HrFeedService(engine.commands);
+    const hired = await hr.applyAll(
+      ['W0', 'W1'].map((e) => hireEvent(`hire-${e}`, e, { employmentType: 'contractor' }) as any),
+      { source: 'hr-webhook', actor: 'test', correlationId: randomUUID() },
+    );
+    const [seen, idle] = hired.map((r) => r.identityId!);
+    await engine.projections.runToHead();
+    // This process holds both aggregates in its cache; another process then records a login for one.
+    const cachedBefore = await engine.repository.load(seen);
+    (engine.clock as ManualClock).set(START + 10 * DAY);
+    const other = await openOther();
+    const login = await other.commands.execute(seen, [{ kind: 'RecordLogin', issuer: 'https://idp.example.com', subject: 'sub-w0', protocol: 'oidc' }], {
+      metadata: { source: 'sso', actor: 'https://idp.example.com' },
+    });
+    expect(login.events.length).toBeGreaterThan(0);
+    // SQLite's mark is read once per event-loop turn; a real second process commits in a turn of its own.
+    await new Promise((r) => setImmediate(r));
+    expect((await engine.repository.load(seen)).revision).toBe(cachedBefore.revision); // stale, as far as this process knows
+
+    // Both deadline rows still say "inactive at START + 30 days" (the projection has not seen the login).
+    (engine.clock as ManualClock).set(NOW);
+    const calls = { streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 0 };
+    const store = engine.store as unknown as Record<keyof typeof calls, (...a: unknown[]) => unknown>;
+    for (const name of Object.keys(calls) as (keyof typeof calls)[]) {
+      const original = store[name].bind(engine.store);
+      store[name] = (...a: unknown[]) => (calls[name]++, original(...a));
+    }
+    expect(await engine.scheduler.runDue()).toBe(1);
+    // One append per identity (the disable, and the no-op recording its key), no conflict retried,
+    // and not one per-command read: the preload brought the moved state current.
+    expect(calls).toEqual({ streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 2 });
+    expect((await engine.repository.load(idle)).account).toBe('disabled');
+    const current = await engine.repository.load(seen);
+    expect(current.account).toBe('active');
+    expect(current).toEqual(await engine.repository.replay(seen));
+    expect(Number((await row(seen))!.due_at)).toBe(START + 40 * DAY);
   });
 });

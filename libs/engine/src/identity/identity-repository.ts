@@ -92,27 +92,33 @@ export class IdentityRepository {
   }
 
   /**
-   * Brings cold aggregates of a batch into the cache at once (the deadline scheduler, before a
-   * claimed batch's commands run): their snapshots in one read and their tails in another, where
-   * loading each would take a snapshot read and a stream read apiece. What is cached already stays.
+   * Brings a batch's aggregates up to the store's head at once (the deadline scheduler, before a
+   * claimed batch's commands run): the cold ones' snapshots in one read, then every stream's tail
+   * in another, where loading each would take a snapshot read and a stream read apiece, and
+   * checking each cached one a head read. Cached states this process knows to be current (the
+   * SQLite mark) are not read. Afterwards each state is as current as `loadCurrent` would make it.
    */
   async preload(identityIds: Iterable<string>): Promise<void> {
     // No more than the cache holds: the rest would be evicted before their commands ran.
-    const cold = [...new Set(identityIds)].filter((id) => !this.cache.has(id)).slice(0, this.cache.max);
-    if (!cold.length) return;
+    const ids = [...new Set(identityIds)].slice(0, this.cache.max);
     // Read before the store, as in loadCurrent: an append landing in between changes it.
     const mark = this.appendsElsewhere?.();
-    const snapshots = this.snapshots ? await this.snapshots.loadSnapshots<IdentityState>(cold.map(identityStream)) : new Map<string, Snapshot<IdentityState>>();
+    const stale = ids.filter((id) => mark === undefined || !this.cache.has(id) || this.verifiedAt.get(id) !== mark);
+    if (!stale.length) return;
+    const cold = stale.filter((id) => !this.cache.has(id));
+    const snapshots = this.snapshots && cold.length ? await this.snapshots.loadSnapshots<IdentityState>(cold.map(identityStream)) : new Map<string, Snapshot<IdentityState>>();
     const bases = new Map<string, IdentityState>();
-    for (const id of cold) {
+    for (const id of stale) {
+      const cached = this.cache.get(id);
       const snap = snapshots.get(identityStream(id));
-      bases.set(id, snap && snap.schemaVersion === STATE_SCHEMA_VERSION ? snap.state : initialState(id));
+      bases.set(id, cached ?? (snap && snap.schemaVersion === STATE_SCHEMA_VERSION ? snap.state : initialState(id)));
     }
-    const tails = await this.store.readStreams(new Map(cold.map((id) => [identityStream(id), bases.get(id)!.revision + 1])));
-    for (const id of cold) {
-      // A command of this process loaded or appended to it meanwhile: its state is at least as new.
-      if (this.cache.has(id)) continue;
+    const tails = await this.store.readStreams(new Map(stale.map((id) => [identityStream(id), bases.get(id)!.revision + 1])));
+    for (const id of stale) {
       const base = bases.get(id)!;
+      // A command of this process appended meanwhile: its cached state is at least as new.
+      const cached = this.cache.get(id);
+      if (cached && cached !== base) continue;
       if (base.revision < 0) this.fullReplays++;
       const state = this.advance(id, base, tails.get(identityStream(id)) ?? []);
       if (mark !== undefined && state.revision >= 0) this.verifiedAt.set(id, mark);

@@ -24,9 +24,11 @@ export interface DeadlineSchedulerOptions {
   retryMs?: number;
   workerId?: string;
   /**
-   * Called with a claimed batch's identities before their commands run: loads in bulk what each
-   * command would otherwise look up on its own (the engine: the aggregates not cached, with their
-   * snapshots, stream tails and data keys' statuses read for the whole batch at once).
+   * Called with a claimed batch's identities before their commands run; it must leave each one's
+   * cached aggregate as current as a head check would (the engine: the repository's preload reads
+   * the cold ones' snapshots, every stale stream's tail and the data keys' statuses for the whole
+   * batch at once). When it resolves, the commands decide on those states without a head read or
+   * an idempotency lookup of their own; when it throws, each command reads what it needs itself.
    */
   prefetch?: (identityIds: string[]) => Promise<unknown>;
   /** Test hook: `saga-after-claim` SIGKILLs the process right after a claim commits. Defaults to IDLC_FAILPOINT. */
@@ -204,24 +206,29 @@ export class DeadlineScheduler {
 
   /** Issues the command for each claimed row, then records each identity's next deadline and releases the claims. */
   async fireClaimed(rows: DeadlineRow[]): Promise<number> {
-    try {
-      await this.options.prefetch?.(rows.map((r) => r.identityId));
-    } catch (e) {
-      // Only a warm-up: each command still looks up what it needs (and reports its own failure).
-      this.onError(e);
+    let preloaded = false;
+    if (this.options.prefetch) {
+      try {
+        await this.options.prefetch(rows.map((r) => r.identityId));
+        preloaded = true;
+      } catch (e) {
+        // Only a warm-up: each command then looks up what it needs itself (and reports its own failure).
+        this.onError(e);
+      }
     }
-    const outcomes = await mapLimit(rows, this.concurrency, (r) => this.fire(r));
+    const outcomes = await mapLimit(rows, this.concurrency, (r) => this.fire(r, preloaded));
     await this.settle(outcomes, this.clock.now().getTime());
     return outcomes.filter((o) => o.kind === 'fired').length;
   }
 
-  private async fire(row: DeadlineRow): Promise<Outcome> {
+  private async fire(row: DeadlineRow, preloaded: boolean): Promise<Outcome> {
     // The revision is part of the key: the same deadline recomputed from a later state (a moved
     // termination moved back) is a new decision, not a retry of this one.
     const key = `saga:${row.identityId}:${row.action}:${new Date(row.dueAt).toISOString()}:${row.revision}`;
     try {
       const out = await this.commands.execute(row.identityId, [{ kind: 'ApplyDueEffects' }], {
         idempotencyKey: key,
+        preloaded,
         metadata: {
           source: 'saga',
           actor: 'deadline-scheduler',
