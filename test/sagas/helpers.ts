@@ -1,8 +1,20 @@
 import { ManualClock } from '@idlc/domain';
+import { loadConfig } from '@idlc/engine';
+import { resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { TestApp } from '../support/app';
 
 export const DAY = 86_400_000;
+
+/** Engine configuration of the saga suites: the shipped birthright policy, no inactivity warning before a disable. */
+export const sagaConfig = (dataDir: string, extra: Record<string, string> = {}) =>
+  loadConfig({
+    DATA_DIR: dataDir,
+    BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
+    LOG_LEVEL: 'silent',
+    INACTIVITY_WARNING_DAYS: '0',
+    ...extra,
+  });
 
 export const hireEvent = (eventId: string, employeeId: string, attrs: Record<string, unknown> = {}, effectiveDate = '2026-01-05') => ({
   eventId,

@@ -1,12 +1,12 @@
 import { event, hrKey, identityStream, keyString, ManualClock } from '@idlc/domain';
-import { Engine, loadConfig } from '@idlc/engine';
+import { Engine } from '@idlc/engine';
 import { SqliteDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DAY } from './helpers';
+import { DAY, sagaConfig } from './helpers';
 
 /**
  * Many deadlines falling due at the same instant are all processed, each exactly once.
@@ -30,12 +30,7 @@ describe(`deadline scheduler at scale (${N.toLocaleString('en')} identities due 
     const clock = new ManualClock(start);
     engine = await Engine.open({
       clock,
-      config: loadConfig({
-        DATA_DIR: dir,
-        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
-        LOG_LEVEL: 'silent',
-        INACTIVITY_WARNING_DAYS: '0',
-      }),
+      config: sagaConfig(dir),
     });
     // Contractors provisioned by HR at the same instant: all disabled for inactivity 30 days later.
     // Appended straight to the store (what the hire command would append), to build them fast.

@@ -1,12 +1,12 @@
 import { ManualClock } from '@idlc/domain';
-import { DeadlineScheduler, Engine, HrFeedService, IdentityCommands, loadConfig } from '@idlc/engine';
+import { DeadlineScheduler, Engine, HrFeedService, IdentityCommands } from '@idlc/engine';
 import { PostgresDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { serviceEnv } from '../support/services';
-import { DAY, hireEvent } from './helpers';
+import { DAY, hireEvent, sagaConfig } from './helpers';
 
 /**
  * One claimed batch holding every kind of outcome, settled the way the scheduler settles a batch
@@ -27,21 +27,15 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
   let admin: PostgresDatabase | undefined;
   let schema: string;
   let engine: Engine;
-  const others: Engine[] = [];
-  /** Another engine on the same store, as a second process would be. */
-  const openOther = async () => {
-    const other = await Engine.open({
-      clock: engine.clock,
-      config: loadConfig({
-        DATA_DIR: dir,
-        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
-        LOG_LEVEL: 'silent',
-        INACTIVITY_WARNING_DAYS: '0',
-        ...(pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : {}),
-      }),
+  const opened: Engine[] = [];
+  /** An engine on this test's store; a second one stands for a second process. */
+  const open = async (clock: ManualClock) => {
+    const e = await Engine.open({
+      clock,
+      config: sagaConfig(dir, pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : {}),
     });
-    others.push(other);
-    return other;
+    opened.push(e);
+    return e;
   };
 
   beforeEach(async () => {
@@ -51,20 +45,11 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
       admin = new PostgresDatabase({ connectionString: pgUrl! });
       await admin.exec(`CREATE SCHEMA ${schema}`);
     }
-    engine = await Engine.open({
-      clock: new ManualClock(START),
-      config: loadConfig({
-        DATA_DIR: dir,
-        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
-        LOG_LEVEL: 'silent',
-        INACTIVITY_WARNING_DAYS: '0',
-        ...(pg ? { EVENT_STORE: 'postgres', DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : {}),
-      }),
-    });
+    engine = await open(new ManualClock(START));
   });
   afterEach(async () => {
-    for (const o of others.splice(0)) await o.close();
-    await engine.close();
+    // The second engine first, then this test's own (opened first).
+    for (const e of opened.splice(0).reverse()) await e.close();
     if (admin) {
       await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.close();
@@ -81,7 +66,7 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
 
   it('deletes, moves, keeps failed rows leased, and releases rows a newer revision already holds', async () => {
     const hr = new HrFeedService(engine.commands);
-    const ctx = { source: 'hr-webhook', actor: 'test', correlationId: randomUUID() };
+    const ctx = { source: 'hr-webhook' as const, actor: 'test', correlationId: randomUUID() };
     // Four contractors, all inactive for 30 days at NOW; the second is also terminated at NOW's date.
     const hired = await hr.applyAll(
       ['S0', 'S1', 'S2', 'S3'].map((e) => hireEvent(`hire-${e}`, e, { employmentType: 'contractor' }) as any),
@@ -154,14 +139,14 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
     const hr = new HrFeedService(engine.commands);
     const hired = await hr.applyAll(
       ['W0', 'W1'].map((e) => hireEvent(`hire-${e}`, e, { employmentType: 'contractor' }) as any),
-      { source: 'hr-webhook', actor: 'test', correlationId: randomUUID() },
+      { source: 'hr-webhook' as const, actor: 'test', correlationId: randomUUID() },
     );
     const [seen, idle] = hired.map((r) => r.identityId!);
     await engine.projections.runToHead();
     // This process holds both aggregates in its cache; another process then records a login for one.
     const cachedBefore = await engine.repository.load(seen);
     (engine.clock as ManualClock).set(START + 10 * DAY);
-    const other = await openOther();
+    const other = await open(engine.clock as ManualClock);
     const login = await other.commands.execute(seen, [{ kind: 'RecordLogin', issuer: 'https://idp.example.com', subject: 'sub-w0', protocol: 'oidc' }], {
       metadata: { source: 'sso', actor: 'https://idp.example.com' },
     });
