@@ -102,7 +102,7 @@ async function sweep(ctx: BenchContext, backend: 'sqlite' | 'postgres'): Promise
   // The scheduler's find (claimDue's inner SELECT), for all due rows and for one claim batch.
   const findSql = 'SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at';
   const findAll = () => db.all(findSql, [now, now]);
-  const findBatch = () => db.all(`SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT 500`, [now, now]);
+  const findBatch = () => db.all(`${findSql} LIMIT 500`, [now, now]);
   const rawAll = () => db.all('SELECT id FROM bench_raw_deadlines WHERE due_at <= ? ORDER BY due_at', [now]);
   const found = (await findAll()).length;
   if (found !== dueCount || (await rawAll()).length !== dueCount) throw new Error(`find returned ${found}, expected ${dueCount}`);

@@ -1,12 +1,12 @@
 import { ManualClock } from '@idlc/domain';
-import { DeadlineScheduler, Engine, HrFeedService, loadConfig } from '@idlc/engine';
+import { DeadlineScheduler, Engine, HrFeedService } from '@idlc/engine';
 import { PostgresDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describeIf, serviceEnv } from '../support/services';
-import { DAY, hireEvent } from './helpers';
+import { DAY, hireEvent, sagaConfig } from './helpers';
 
 /**
  * Two engines (as two worker processes would be) on one PostgreSQL schema, each with its own
@@ -28,14 +28,7 @@ describeIf(url)('deadline schedulers on PostgreSQL', () => {
     u.searchParams.set('options', `-c search_path=${schema}`);
     const engine = await Engine.open({
       clock,
-      config: loadConfig({
-        EVENT_STORE: 'postgres',
-        DATABASE_URL: u.toString(),
-        DATA_DIR: dir,
-        BIRTHRIGHT_POLICY_FILE: resolve(__dirname, '../../config/birthright.yaml'),
-        LOG_LEVEL: 'silent',
-        INACTIVITY_WARNING_DAYS: '0',
-      }),
+      config: sagaConfig(dir, { EVENT_STORE: 'postgres', DATABASE_URL: u.toString() }),
     });
     engines.push(engine);
     return engine;

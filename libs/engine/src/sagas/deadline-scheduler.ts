@@ -261,6 +261,8 @@ export class DeadlineScheduler {
    */
   private async settle(outcomes: Outcome[], now: number): Promise<void> {
     const plan = settlePlan(outcomes, now);
+    // Every row of the batch still due and unchanged: nothing to write.
+    if (!plan.failed.length && !plan.released.length) return;
     if (this.db.dialect === 'sqlite') {
       // One writer: a statement per row inside one transaction costs no round trip.
       await this.db.transaction(async (tx) => {
@@ -276,7 +278,6 @@ export class DeadlineScheduler {
     // rows queue instead of dead-locking; a deadlock with a projection transaction (which locks in
     // event order) aborts this one, which is then run again: it is idempotent.
     const ids = [...plan.failed, ...plan.released].sort();
-    if (!ids.length) return;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.db.transaction(async (tx) => {
