@@ -1,5 +1,6 @@
 import { ManualClock } from '@idlc/domain';
 import {
+  AppendResult,
   EventStore,
   EventToAppend,
   KeyAlreadyClaimedError,
@@ -266,6 +267,74 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect(await store.lookupIdempotencyKey(key)).toMatchObject({ streamId: odd, nextExpectedRevision: 3, positions: first.positions });
       await expect(store.append(odd, [ev('D')], 0)).rejects.toBeInstanceOf(WrongExpectedVersionError);
       expect(await store.streamRevision(odd)).toBe(3);
+    });
+
+    it('appends to several streams at once, each request settled on its own as append would', async () => {
+      const held = `hr-employee:${s('held')}`;
+      const taken = `hr-employee:${s('taken')}`;
+      const freed = `hr-employee:${s('freed')}`;
+      await store.append(s('m-old'), [ev('Hired')], 'no_stream', { idempotencyKey: `k:${s('old')}` });
+      await store.append(s('m-owner'), [ev('Hired')], 'no_stream', { claims: [taken] });
+      await store.append(s('m-claimer'), [ev('Hired')], 'no_stream', { claims: [held] });
+      await store.append(s('m-releaser'), [ev('Hired')], 'no_stream', { claims: [freed] });
+      const seen = await store.lookupIdempotencyKey(`k:${s('old')}`);
+      const odd = s(`m-o'dd\ "ü"`);
+      const requests = [
+        { streamId: s('m-new'), events: [ev('A'), ev('B')], expected: 'no_stream' as const, options: { idempotencyKey: `k:${s('new')}` } },
+        { streamId: s('m-old'), events: [ev('Again')], expected: 'no_stream' as const, options: { idempotencyKey: `k:${s('old')}` } },
+        { streamId: s('m-owner'), events: [ev('Changed')], expected: 5 },
+        // Takes a key another stream owns: refused, and the key it releases on the way stays its own.
+        { streamId: s('m-claimer'), events: [ev('Linked')], expected: 0, options: { claims: [taken], releases: [held] } },
+        { streamId: s('m-releaser'), events: [ev('Released')], expected: 0, options: { releases: [freed] } },
+        { streamId: odd, events: [], expected: 'any' as const, options: { idempotencyKey: `k:${s(`o'dd`)}` } },
+        { streamId: s('m-bad'), events: [{ type: '', version: 1, data: {} }], expected: 'any' as const },
+      ];
+      const results = await store.appendMany(requests);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled', 'rejected']);
+      const value = (i: number) => (results[i] as PromiseFulfilledResult<AppendResult>).value;
+      const reason = (i: number) => (results[i] as PromiseRejectedResult).reason;
+      expect(value(0)).toMatchObject({ streamId: s('m-new'), nextExpectedRevision: 1, duplicate: false });
+      expect((await store.readStream(s('m-new'))).map((e) => [e.type, e.revision, e.position])).toEqual([
+        ['A', 0, value(0).positions[0]],
+        ['B', 1, value(0).positions[1]],
+      ]);
+      expect(value(1)).toMatchObject({ duplicate: true, positions: seen!.positions });
+      expect(reason(2)).toBeInstanceOf(WrongExpectedVersionError);
+      expect(reason(3)).toBeInstanceOf(KeyAlreadyClaimedError);
+      expect(await store.lookupKey(held)).toBe(s('m-claimer'));
+      expect(await store.lookupKey(taken)).toBe(s('m-owner'));
+      expect(value(4).positions).toHaveLength(1);
+      expect(await store.lookupKey(freed)).toBeNull();
+      expect(value(5)).toMatchObject({ streamId: odd, nextExpectedRevision: -1, positions: [], duplicate: false });
+      expect(reason(6)).toBeInstanceOf(TypeError);
+      for (const id of ['m-old', 'm-owner', 'm-claimer']) expect((await store.readStream(s(id))).map((e) => e.type)).toEqual(['Hired']);
+      expect(await store.readStream(s('m-bad'))).toEqual([]);
+      expect(await store.lookupIdempotencyKey(`k:${s('new')}`)).toMatchObject({ streamId: s('m-new'), nextExpectedRevision: 1, positions: value(0).positions });
+      expect(await store.lookupIdempotencyKey(`k:${s(`o'dd`)}`)).toMatchObject({ streamId: odd, positions: [] });
+      // Sent again (a retried batch): keyed requests answer as duplicates, the others by their revision.
+      const again = await store.appendMany(requests.slice(0, 2));
+      expect(again.map((r) => r.status === 'fulfilled' && [r.value.duplicate, r.value.positions])).toEqual([
+        [true, value(0).positions],
+        [true, seen!.positions],
+      ]);
+      expect((await store.readAll({ fromPosition: 0, streamPrefix: s('m-') })).map((e) => e.type)).toEqual([
+        'Hired', 'Hired', 'Hired', 'Hired', 'A', 'B', 'Released',
+      ]);
+      await expect(store.appendMany([requests[0], { ...requests[2], streamId: s('m-new') }])).rejects.toBeInstanceOf(TypeError);
+      expect(await store.appendMany([])).toEqual([]);
+    });
+
+    it('lets exactly one of racing batches write each stream they share, whatever their order', async () => {
+      const ids = Array.from({ length: 20 }, (_, i) => s(`race-${i}`));
+      for (const id of ids) await store.append(id, [ev('Hired')], 'no_stream');
+      const batches = Array.from({ length: 4 }, (_, b) => {
+        const order = b % 2 ? [...ids].reverse() : ids;
+        return store.appendMany(order.map((streamId) => ({ streamId, events: [ev(`Batch${b}`)], expected: 0 })));
+      });
+      const results = (await Promise.all(batches)).flat();
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(ids.length);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(WrongExpectedVersionError);
+      for (const id of ids) expect(await store.streamRevision(id)).toBe(1);
     });
 
     it('keeps unique keys unique across streams, atomically with the append', async () => {

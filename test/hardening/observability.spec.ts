@@ -122,10 +122,13 @@ describe('/metrics in Prometheus format, scraped from the real server', () => {
     await t.settle();
     let s = (await scrape(t)).samples;
     expect([s.get('idlc_saga_deadlines_due_total'), s.get('idlc_saga_deadlines_fired_total')]).toEqual([0, 0]);
+    const disabledBefore = s.get('idlc_events_appended_total{type="AccountDisabled"}') ?? 0;
     t.clock.set('2026-01-31T00:00:00Z');
     expect(await t.engine.scheduler.runDue()).toBe(1);
     s = (await scrape(t)).samples;
     expect([s.get('idlc_saga_deadlines_due_total'), s.get('idlc_saga_deadlines_fired_total')]).toEqual([1, 1]);
+    // The scheduler appends a batch with appendMany: its events are counted like any other.
+    expect(s.get('idlc_events_appended_total{type="AccountDisabled"}')).toBe(disabledBefore + 1);
   });
 });
 

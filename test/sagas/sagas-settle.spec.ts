@@ -157,20 +157,63 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
 
     // Both deadline rows still say "inactive at START + 30 days" (the projection has not seen the login).
     (engine.clock as ManualClock).set(NOW);
-    const calls = { streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 0 };
+    const calls = { streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 0, appendMany: 0 };
     const store = engine.store as unknown as Record<keyof typeof calls, (...a: unknown[]) => unknown>;
     for (const name of Object.keys(calls) as (keyof typeof calls)[]) {
       const original = store[name].bind(engine.store);
       store[name] = (...a: unknown[]) => (calls[name]++, original(...a));
     }
+    const appendMany = engine.store.appendMany.bind(engine.store);
+    const requested: string[][] = [];
+    engine.store.appendMany = (requests) => (requested.push(requests.map((r) => r.streamId)), appendMany(requests));
     expect(await engine.scheduler.runDue()).toBe(1);
-    // One append per identity (the disable, and the no-op recording its key), no conflict retried,
-    // and not one per-command read: the preload brought the moved state current.
-    expect(calls).toEqual({ streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 2 });
+    // One appendMany for the batch (the disable, and the no-op recording its key), no conflict
+    // retried, and not one per-command read: the preload brought the moved state current.
+    expect(calls).toEqual({ streamRevision: 0, lookupIdempotencyKey: 0, readStream: 0, append: 0, appendMany: 1 });
+    expect(requested.map((r) => [...r].sort())).toEqual([[`identity-${seen}`, `identity-${idle}`].sort()]);
     expect((await engine.repository.load(idle)).account).toBe('disabled');
     const current = await engine.repository.load(seen);
     expect(current.account).toBe('active');
     expect(current).toEqual(await engine.repository.replay(seen));
     expect(Number((await row(seen))!.due_at)).toBe(START + 40 * DAY);
+  });
+
+  it('executeMany: a stale cached state conflicts and is decided again on its head, a taken key fails alone, the rest commit together', async () => {
+    const hr = new HrFeedService(engine.commands);
+    const hired = await hr.applyAll(
+      ['M0', 'M1', 'M2'].map((e) => hireEvent(`hire-${e}`, e, { employmentType: 'contractor' }) as any),
+      { source: 'hr-webhook' as const, actor: 'test', correlationId: randomUUID() },
+    );
+    const [moved, idle, linker] = hired.map((r) => r.identityId!);
+    for (const id of [moved, idle, linker]) await engine.repository.load(id);
+    // Another process records a login for one; no preload tells this one.
+    (engine.clock as ManualClock).set(START + 10 * DAY);
+    const other = await open(engine.clock as ManualClock);
+    await other.commands.execute(moved, [{ kind: 'RecordLogin', issuer: 'https://idp.example.com', subject: 'sub-m0', protocol: 'oidc' }], {
+      metadata: { source: 'sso', actor: 'https://idp.example.com' },
+    });
+    await new Promise((r) => setImmediate(r));
+    (engine.clock as ManualClock).set(NOW);
+    const metadata = { source: 'saga', actor: 'test' };
+    const items = [
+      { identityId: moved, commands: [{ kind: 'ApplyDueEffects' as const }], options: { idempotencyKey: `k-${moved}`, metadata } },
+      { identityId: idle, commands: [{ kind: 'ApplyDueEffects' as const }], options: { idempotencyKey: `k-${idle}`, metadata } },
+      { identityId: linker, commands: [{ kind: 'LinkKey' as const, key: { kind: 'hr' as const, value: 'M1' } }], options: { metadata } },
+    ];
+    const results = await engine.commands.executeMany(items);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    const [m, i] = results.map((r) => (r as PromiseFulfilledResult<any>).value);
+    // Decided again on the head, which holds the login: nothing is due, its key is recorded.
+    expect([m.duplicate, m.events, m.state.account]).toEqual([false, [], 'active']);
+    expect(m.state).toEqual(await engine.repository.replay(moved));
+    expect([i.events.map((e: { type: string }) => e.type), i.state.account]).toEqual([['AccountDisabled'], 'disabled']);
+    expect(i.state).toEqual(await engine.repository.replay(idle));
+    const refused = (results[2] as PromiseRejectedResult).reason;
+    expect([refused.name, refused.ownerIdentityId]).toEqual(['DuplicateKeyError', idle]);
+    expect((await engine.repository.replay(linker)).revision).toBe((await engine.repository.load(linker)).revision);
+    // The same batch again (a retried claim): both keyed commands answer as duplicates.
+    const again = await engine.commands.executeMany(items.slice(0, 2));
+    expect(again.map((r) => r.status === 'fulfilled' && r.value.duplicate)).toEqual([true, true]);
+    expect((await engine.store.readStream(`identity-${idle}`)).filter((e) => e.type === 'AccountDisabled')).toHaveLength(1);
   });
 });

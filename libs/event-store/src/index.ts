@@ -1,5 +1,6 @@
 export * from './port';
 export * from './errors';
+export * from './append-many';
 export * from './subscription';
 export * from './serialization';
 export * from './ids';

@@ -64,6 +64,14 @@ export interface AppendResult {
   recordedAt?: Date;
 }
 
+/** One stream's part of an appendMany. */
+export interface AppendRequest {
+  streamId: string;
+  events: EventToAppend[];
+  expected: ExpectedRevision;
+  options?: AppendOptions;
+}
+
 export interface ReadStreamOptions {
   fromRevision?: number;
   /** Only events with position <= this (point-in-time reads). */
@@ -108,6 +116,15 @@ export interface EventStore {
     expected: ExpectedRevision,
     options?: AppendOptions,
   ): Promise<AppendResult>;
+  /**
+   * Appends to several distinct streams at once (a batch of saga commands): each request is decided
+   * on its own exactly as `append` would (expected revision, claims and releases in array order,
+   * idempotency key), and one that is refused or a duplicate does not hold back the others. Where the
+   * backend has multi-stream transactions (PostgreSQL) the accepted ones commit together in a few
+   * round trips for the whole batch; elsewhere they are appended side by side. Results keep the
+   * order of the requests. Stream ids, and idempotency keys, must not repeat within one call.
+   */
+  appendMany(requests: readonly AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
   /**
    * Several streams at once, each from its own first revision: a batch of cold aggregate loads in

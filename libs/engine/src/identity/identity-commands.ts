@@ -12,6 +12,8 @@ import {
   Rejection,
 } from '@idlc/domain';
 import {
+  AppendRequest,
+  AppendResult,
   EventMetadata,
   EventStore,
   KeyAlreadyClaimedError,
@@ -44,6 +46,19 @@ export interface CommandOutcome {
   state: IdentityState;
   rejection?: Rejection;
 }
+
+/** A decision with events to append (or an idempotency key to record), and what its outcome needs. */
+interface Appending {
+  identityId: string;
+  state: IdentityState;
+  now: Date;
+  events: IdentityEvent[];
+  rejection?: Rejection;
+  lastHash: string;
+  request: AppendRequest;
+}
+
+type Prepared = Appending | { outcome: CommandOutcome };
 
 /** Raised after the bounded retries of a hot identity are used up. */
 export class ConcurrencyConflictError extends Error {
@@ -81,7 +96,6 @@ export class IdentityCommands {
   ) {}
 
   async execute(identityId: string, commands: IdentityCommand[], options: CommandOptions): Promise<CommandOutcome> {
-    const stream = identityStream(identityId);
     if (options.idempotencyKey && !options.preloaded) {
       const seen = await this.store.lookupIdempotencyKey(options.idempotencyKey);
       if (seen) return this.duplicateOutcome(seen.streamId.slice('identity-'.length));
@@ -94,59 +108,145 @@ export class IdentityCommands {
           : options.preloaded
             ? await this.repository.load(identityId)
             : await this.repository.loadCurrent(identityId);
-      const now = this.clock.now();
-      const decision = decideAll(state, commands, {
-        now,
-        birthright: this.policies.birthright(),
-        lifecycle: this.policies.lifecycle(),
-      });
-      // A refusal with nothing to record leaves no trace, not even its idempotency key: a retry (or a
-      // redelivery after a crash) is decided again and gets the same refusal, not "duplicate".
-      if (decision.events.length === 0 && (!options.idempotencyKey || decision.rejection)) {
-        return { identityId, duplicate: false, events: [], state, rejection: decision.rejection };
-      }
-      const { claims, releases } = keyChanges(decision.events);
-      let toStore = decision.events;
+      let step: Prepared;
       try {
-        // Encrypted before hashing: the chain covers the ciphertext, so it still verifies once the key is destroyed.
-        if (this.personalData) toStore = await this.personalData.encryptEvents(identityId, decision.events);
+        step = await this.prepare(identityId, state, commands, options);
       } catch (e) {
         // Erased by another process since this state was cached: decided again on a fresh state, it is refused.
         if (!(e instanceof IdentityErasedError) || attempt >= maxAttempts) throw e;
         this.repository.forget(identityId);
         continue;
       }
-      // Each event links to the one before it (tamper-evident history); the head hash comes from the cache.
-      const chained = chainEvents(stream, state.revision + 1, await this.repository.lastHash(state), toStore, options.metadata);
+      if ('outcome' in step) return step.outcome;
       try {
-        const result = await this.store.append(
-          stream,
-          chained.events,
-          state.revision === -1 ? 'no_stream' : state.revision,
-          { idempotencyKey: options.idempotencyKey, claims, releases },
-        );
-        if (result.duplicate) return this.duplicateOutcome(result.streamId.slice('identity-'.length));
-        const at = (result.recordedAt ?? now).toISOString();
-        let after = state;
-        decision.events.forEach((e, i) => (after = evolve(after, e, at, state.revision + 1 + i)));
-        if (decision.events.length) this.repository.remember(state, after, chained.lastHash);
-        return {
-          identityId,
-          duplicate: false,
-          events: decision.events.map((e, i) => ({ type: e.type, position: result.positions[i], revision: state.revision + 1 + i })),
-          state: after,
-          rejection: decision.rejection,
-        };
+        const r = step.request;
+        return await this.completed(step, await this.store.append(r.streamId, r.events, r.expected, r.options));
       } catch (e) {
         if (e instanceof WrongExpectedVersionError) {
           this.repository.forget(identityId);
           if (attempt >= maxAttempts) throw new ConcurrencyConflictError(identityId, attempt);
           continue;
         }
-        if (e instanceof KeyAlreadyClaimedError) throw new DuplicateKeyError(e.key, e.ownerStreamId.slice('identity-'.length));
-        throw e;
+        throw this.translate(e);
       }
     }
+  }
+
+  /**
+   * Several identities' commands at once, each decided on its cached state and all appended by one
+   * `appendMany` (on PostgreSQL one transaction for the batch instead of one per identity). For the
+   * deadline scheduler after its batch preload, so the options' `preloaded` is implied. An identity
+   * another writer moved meanwhile (its append conflicts) or erased goes through `execute` again,
+   * which reads its head and retries as usual. Results keep the order of `items`; identities must
+   * not repeat.
+   */
+  async executeMany(items: { identityId: string; commands: IdentityCommand[]; options: CommandOptions }[]): Promise<PromiseSettledResult<CommandOutcome>[]> {
+    const out = new Array<PromiseSettledResult<CommandOutcome>>(items.length);
+    const again: number[] = [];
+    const pending: { index: number; step: Appending }[] = [];
+    await Promise.all(
+      items.map(async (item, index) => {
+        try {
+          const step = await this.prepare(item.identityId, await this.repository.load(item.identityId), item.commands, item.options);
+          if ('outcome' in step) out[index] = { status: 'fulfilled', value: step.outcome };
+          else pending.push({ index, step });
+        } catch (e) {
+          if (e instanceof IdentityErasedError) {
+            this.repository.forget(item.identityId);
+            again.push(index);
+          } else out[index] = { status: 'rejected', reason: e };
+        }
+      }),
+    );
+    pending.sort((a, b) => a.index - b.index);
+    let appended: PromiseSettledResult<AppendResult>[];
+    try {
+      appended = await this.store.appendMany(pending.map((p) => p.step.request));
+    } catch (reason) {
+      // Nothing of the batch was stored (the store was unavailable): each command failed.
+      appended = pending.map(() => ({ status: 'rejected', reason }));
+    }
+    for (const [k, { index, step }] of pending.entries()) {
+      const r = appended[k];
+      if (r.status === 'fulfilled') {
+        out[index] = await this.completed(step, r.value).then(
+          (value) => ({ status: 'fulfilled', value }),
+          (reason) => ({ status: 'rejected', reason }),
+        );
+      } else if (r.reason instanceof WrongExpectedVersionError) {
+        this.repository.forget(step.identityId);
+        again.push(index);
+      } else out[index] = { status: 'rejected', reason: this.translate(r.reason) };
+    }
+    await Promise.all(
+      again.map(async (index) => {
+        const { identityId, commands, options } = items[index];
+        out[index] = await this.execute(identityId, commands, { ...options, preloaded: false }).then(
+          (value) => ({ status: 'fulfilled', value }),
+          (reason) => ({ status: 'rejected', reason }),
+        );
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Decides on `state` and builds the append: the outcome itself when there is nothing to append.
+   * Throws IdentityErasedError when the identity's data key is gone (the state was stale).
+   */
+  private async prepare(identityId: string, state: IdentityState, commands: IdentityCommand[], options: CommandOptions): Promise<Prepared> {
+    const now = this.clock.now();
+    const decision = decideAll(state, commands, {
+      now,
+      birthright: this.policies.birthright(),
+      lifecycle: this.policies.lifecycle(),
+    });
+    // A refusal with nothing to record leaves no trace, not even its idempotency key: a retry (or a
+    // redelivery after a crash) is decided again and gets the same refusal, not "duplicate".
+    if (decision.events.length === 0 && (!options.idempotencyKey || decision.rejection)) {
+      return { outcome: { identityId, duplicate: false, events: [], state, rejection: decision.rejection } };
+    }
+    const { claims, releases } = keyChanges(decision.events);
+    // Encrypted before hashing: the chain covers the ciphertext, so it still verifies once the key is destroyed.
+    const toStore = this.personalData ? await this.personalData.encryptEvents(identityId, decision.events) : decision.events;
+    const stream = identityStream(identityId);
+    // Each event links to the one before it (tamper-evident history); the head hash comes from the cache.
+    const chained = chainEvents(stream, state.revision + 1, await this.repository.lastHash(state), toStore, options.metadata);
+    return {
+      identityId,
+      state,
+      now,
+      events: decision.events,
+      rejection: decision.rejection,
+      lastHash: chained.lastHash,
+      request: {
+        streamId: stream,
+        events: chained.events,
+        expected: state.revision === -1 ? 'no_stream' : state.revision,
+        options: { idempotencyKey: options.idempotencyKey, claims, releases },
+      },
+    };
+  }
+
+  /** The outcome of a stored append; the cache moves on to the state it left. */
+  private async completed(step: Appending, result: AppendResult): Promise<CommandOutcome> {
+    if (result.duplicate) return this.duplicateOutcome(result.streamId.slice('identity-'.length));
+    const { identityId, state, events } = step;
+    const at = (result.recordedAt ?? step.now).toISOString();
+    let after = state;
+    events.forEach((e, i) => (after = evolve(after, e, at, state.revision + 1 + i)));
+    if (events.length) this.repository.remember(state, after, step.lastHash);
+    return {
+      identityId,
+      duplicate: false,
+      events: events.map((e, i) => ({ type: e.type, position: result.positions[i], revision: state.revision + 1 + i })),
+      state: after,
+      rejection: step.rejection,
+    };
+  }
+
+  private translate(e: unknown): unknown {
+    return e instanceof KeyAlreadyClaimedError ? new DuplicateKeyError(e.key, e.ownerStreamId.slice('identity-'.length)) : e;
   }
 
   private async duplicateOutcome(identityId: string): Promise<CommandOutcome> {

@@ -7,7 +7,8 @@ const LISTENERS = Symbol('idlc.appendListeners');
 
 /**
  * Calls `listener` with the events of every append that stored something new, whoever wrote it
- * (identity commands, SCIM groups, sagas, Kafka). The store is wrapped once; each app adds a listener.
+ * (identity commands, SCIM groups, sagas, Kafka), one stream at a time or several at once. The
+ * store is wrapped once; each app adds a listener.
  */
 export function onAppend(store: EventStore, listener: AppendListener): () => void {
   const s = store as EventStore & { [LISTENERS]?: Set<AppendListener> };
@@ -19,6 +20,14 @@ export function onAppend(store: EventStore, listener: AppendListener): () => voi
       const result = await append(streamId, events, expected, options);
       if (!result.duplicate) for (const l of listeners) l(events);
       return result;
+    };
+    const appendMany = store.appendMany.bind(store);
+    s.appendMany = async (requests) => {
+      const results = await appendMany(requests);
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled' && !r.value.duplicate) for (const l of listeners) l(requests[i].events);
+      });
+      return results;
     };
   }
   s[LISTENERS]!.add(listener);

@@ -1,5 +1,6 @@
 import type {
   AppendOptions,
+  AppendRequest,
   AppendResult,
   BatchHandler,
   EventStore,
@@ -39,6 +40,10 @@ export class DecryptingEventStore implements EventStore, SnapshotStore {
 
   append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options?: AppendOptions): Promise<AppendResult> {
     return this.raw.append(streamId, events, expected, options);
+  }
+
+  appendMany(requests: readonly AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    return this.raw.appendMany(requests);
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {

@@ -3,7 +3,7 @@ import { Mutex, type SqlDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { IdentityCommands } from '../identity/identity-commands';
+import type { CommandOptions, CommandOutcome, IdentityCommands } from '../identity/identity-commands';
 import { placeholders } from '../projections/projection';
 import { DeadlineRow, deadlineRow, DeadlinesProjection } from './deadlines.projection';
 
@@ -15,9 +15,9 @@ export interface DeadlineSchedulerOptions {
   /** Longest sleep, so a wall clock that jumped (NTP, a VM resumed) is noticed within it. */
   maxSleepMs?: number;
   /**
-   * Commands in flight at once within a batch. Default: 32 on SQLite, where their appends share
-   * group commits (a quarter as many commits as with 8); 8 on PostgreSQL, where each holds a
-   * connection of the pool that requests share.
+   * Commands in flight at once within a batch whose prefetch failed (a prefetched batch is appended
+   * all at once). Default: 32 on SQLite, where their appends share group commits; 8 on PostgreSQL,
+   * where each holds a connection of the pool that requests share.
    */
   concurrency?: number;
   /** After a command failed (store unavailable, hot identity), the row is retried this much later. */
@@ -28,7 +28,8 @@ export interface DeadlineSchedulerOptions {
    * cached aggregate as current as a head check would (the engine: the repository's preload reads
    * the cold ones' snapshots, every stale stream's tail and the data keys' statuses for the whole
    * batch at once). When it resolves, the commands decide on those states without a head read or
-   * an idempotency lookup of their own; when it throws, each command reads what it needs itself.
+   * an idempotency lookup of their own and are appended together (IdentityCommands.executeMany);
+   * when it throws, each command reads what it needs itself.
    */
   prefetch?: (identityIds: string[]) => Promise<unknown>;
   /** Test hook: `saga-after-claim` SIGKILLs the process right after a claim commits. Defaults to IDLC_FAILPOINT. */
@@ -216,19 +217,30 @@ export class DeadlineScheduler {
         this.onError(e);
       }
     }
-    const outcomes = await mapLimit(rows, this.concurrency, (r) => this.fire(r, preloaded));
+    // Decided on the preloaded states, the whole batch goes to the store at once (on PostgreSQL one
+    // transaction); otherwise each command reads what it needs, a bounded number at a time.
+    const settled = preloaded
+      ? await this.commands.executeMany(rows.map((r) => ({ identityId: r.identityId, ...this.command(r) })))
+      : await mapLimit(rows, this.concurrency, (r) => {
+          const { commands, options } = this.command(r);
+          return this.commands.execute(r.identityId, commands, options).then(
+            (value): PromiseSettledResult<CommandOutcome> => ({ status: 'fulfilled', value }),
+            (reason): PromiseSettledResult<CommandOutcome> => ({ status: 'rejected', reason }),
+          );
+        });
+    const outcomes = rows.map((r, i) => this.outcome(r, settled[i]));
     await this.settle(outcomes, this.clock.now().getTime());
     return outcomes.filter((o) => o.kind === 'fired').length;
   }
 
-  private async fire(row: DeadlineRow, preloaded: boolean): Promise<Outcome> {
+  private command(row: DeadlineRow): { commands: [{ kind: 'ApplyDueEffects' }]; options: CommandOptions } {
     // The revision is part of the key: the same deadline recomputed from a later state (a moved
     // termination moved back) is a new decision, not a retry of this one.
     const key = `saga:${row.identityId}:${row.action}:${new Date(row.dueAt).toISOString()}:${row.revision}`;
-    try {
-      const out = await this.commands.execute(row.identityId, [{ kind: 'ApplyDueEffects' }], {
+    return {
+      commands: [{ kind: 'ApplyDueEffects' }],
+      options: {
         idempotencyKey: key,
-        preloaded,
         metadata: {
           source: 'saga',
           actor: 'deadline-scheduler',
@@ -237,20 +249,25 @@ export class DeadlineScheduler {
           deadline: { action: row.action, dueAt: new Date(row.dueAt).toISOString(), revision: row.revision },
           worker: this.workerId,
         },
-      });
-      if (out.rejection?.code === 'not_found') {
-        this.noops++;
-        return { row, kind: 'noop', revision: MAX_REVISION, next: null };
-      }
-      const kind = out.events.length ? 'fired' : 'noop';
-      if (kind === 'fired') this.fired++;
-      else this.noops++;
-      return { row, kind, revision: out.state.revision, next: deadlineRow(out.state, this.policies.lifecycle()) };
-    } catch (e) {
+      },
+    };
+  }
+
+  private outcome(row: DeadlineRow, settled: PromiseSettledResult<CommandOutcome>): Outcome {
+    if (settled.status === 'rejected') {
       this.failures++;
-      this.onError(e, row.identityId);
+      this.onError(settled.reason, row.identityId);
       return { row, kind: 'failed' };
     }
+    const out = settled.value;
+    if (out.rejection?.code === 'not_found') {
+      this.noops++;
+      return { row, kind: 'noop', revision: MAX_REVISION, next: null };
+    }
+    const kind = out.events.length ? 'fired' : 'noop';
+    if (kind === 'fired') this.fired++;
+    else this.noops++;
+    return { row, kind, revision: out.state.revision, next: deadlineRow(out.state, this.policies.lifecycle()) };
   }
 
   /**

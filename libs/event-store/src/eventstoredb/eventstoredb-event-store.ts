@@ -22,8 +22,10 @@ import type { AllStreamResolvedEvent, AppendExpectedRevision, Position, Streamin
 import type { Clock } from '@idlc/domain';
 import { createHash } from 'node:crypto';
 import { newId } from '../ids';
+import { appendSideBySide } from '../append-many';
 import { checkExpected, EventStoreUnavailableError, KeyAlreadyClaimedError, WrongExpectedVersionError } from '../errors';
 import type {
+  AppendRequest,
   AppendOptions,
   AppendResult,
   BatchHandler,
@@ -183,7 +185,17 @@ export class EventStoreDbEventStore implements EventStore, SnapshotStore {
   // ---------------------------------------------------------------------------------------------
   // Appends
 
-  async append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
+  /** No multi-stream transactions here: separate appends, a bounded number in flight. */
+  appendMany(requests: readonly AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    // Not through append(), which a caller may have wrapped (metrics count appendMany on their own).
+    return appendSideBySide(requests, (r) => this.appendOne(r.streamId, r.events, r.expected, r.options), 16);
+  }
+
+  append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
+    return this.appendOne(streamId, events, expected, options);
+  }
+
+  private async appendOne(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     this.checkStreamId(streamId);
     const prepared = prepare(events);
     if (options.idempotencyKey) {

@@ -2,9 +2,11 @@ import type { Clock } from '@idlc/domain';
 import type { PostgresDatabase } from '@idlc/sql';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import { checkAppendMany } from '../append-many';
 import { checkExpected, EventStoreUnavailableError, KeyAlreadyClaimedError, WrongExpectedVersionError } from '../errors';
 import type {
   AppendOptions,
+  AppendRequest,
   AppendResult,
   BatchHandler,
   EventStore,
@@ -472,6 +474,171 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       );
       open = false;
       return result;
+    } catch (e) {
+      if (open && !broken) broken = await client.query('ROLLBACK').then(() => undefined, (r) => r);
+      throw e;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  /**
+   * The whole batch in one transaction and three round trips (plus two for each request that claims
+   * keys, one for each that only releases): begin, lock every stream in a fixed order and read all
+   * revisions and idempotency keys; one INSERT for every accepted request's events and idempotency
+   * records; commit. A refused request (wrong revision, taken key) is left out with its error.
+   */
+  async appendMany(requests: readonly AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    checkAppendMany(requests);
+    const prepared = requests.map((r): ReturnType<typeof prepareEvents> | Error => {
+      try {
+        return prepareEvents(r.events);
+      } catch (e) {
+        return e as Error;
+      }
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.appendManyOnce(requests, prepared);
+      } catch (e: any) {
+        // A deadlock, or a key recorded or stream written by a transaction that committed after our
+        // reads: nothing was written; the next attempt reads again and answers those as they are now.
+        if ((e?.code === '40P01' || e?.code === '40001' || e?.code === '23505') && attempt < 5) {
+          await sleep(5 * attempt + Math.random() * 20);
+          continue;
+        }
+        return unavailable(e);
+      }
+    }
+  }
+
+  private async appendManyOnce(
+    requests: readonly AppendRequest[],
+    prepared: (ReturnType<typeof prepareEvents> | Error)[],
+  ): Promise<PromiseSettledResult<AppendResult>[]> {
+    const out = new Array<PromiseSettledResult<AppendResult>>(requests.length);
+    const client = await this.db.connect();
+    let broken: unknown;
+    const onError = (e: unknown) => (broken = e);
+    client.on('error', onError);
+    let open = false;
+    try {
+      const literals = (xs: string[]) => (xs.length ? `ARRAY[${xs.map((x) => client.escapeLiteral(x)).join(',')}]::text[]` : `'{}'::text[]`);
+      const streams = requests.map((r) => r.streamId);
+      const keys = requests.map((r) => r.options?.idempotencyKey).filter((k): k is string => k !== undefined);
+      // The same order in every batch, so two batches sharing streams queue instead of dead-locking
+      // (unnest hands the aggregate the locks in array order).
+      const locks = [...new Set(streams.map(hash32))].sort((a, b) => a - b);
+      open = true;
+      const batch = (await client.query(
+        `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
+          `SELECT count(pg_advisory_xact_lock(${this.keys.streamClass}, h)) FROM unnest(ARRAY[${locks.join(',')}]::int[]) AS h; ` +
+          `SELECT s, (SELECT max(revision) FROM events WHERE stream_id = s) AS rev FROM unnest(${literals(streams)}) AS s; ` +
+          `SELECT key, result FROM idempotency_keys WHERE key = ANY(${literals(keys)});`,
+      )) as unknown as { rows: any[] }[];
+      const revisions = new Map<string, number>(batch[3].rows.map((r: { s: string; rev: string | null }) => [r.s, r.rev === null ? -1 : Number(r.rev)]));
+      const seen = new Map<string, string>(batch[4].rows.map((r: { key: string; result: string }) => [r.key, r.result]));
+      const accepted: number[] = [];
+      requests.forEach((r, i) => {
+        const events = prepared[i];
+        if (events instanceof Error) return void (out[i] = { status: 'rejected', reason: events });
+        const key = r.options?.idempotencyKey;
+        if (key !== undefined && seen.has(key)) return void (out[i] = { status: 'fulfilled', value: decodeResult(seen.get(key)!) });
+        try {
+          checkExpected(r.streamId, r.expected, revisions.get(r.streamId) ?? -1);
+          accepted.push(i);
+        } catch (reason) {
+          out[i] = { status: 'rejected', reason };
+        }
+      });
+      const now = this.clock.now().getTime();
+      const kept: number[] = [];
+      for (const i of accepted) {
+        const { streamId, options = {} } = requests[i];
+        const releases = [...new Set(options.releases ?? [])];
+        const claims = [...new Set(options.claims ?? [])].sort();
+        // A taken key refuses this request alone: its releases are undone with it.
+        if (claims.length) await client.query('SAVEPOINT claim');
+        if (releases.length) await client.query('DELETE FROM unique_keys WHERE key = ANY($1::text[]) AND stream_id = $2', [releases, streamId]);
+        if (claims.length) {
+          const owners = await client.query<{ key: string; stream_id: string }>(
+            `INSERT INTO unique_keys (key, stream_id, claimed_at)
+             SELECT k, $2, $3 FROM unnest($1::text[]) AS k ORDER BY k
+             ON CONFLICT (key) DO UPDATE SET stream_id = unique_keys.stream_id
+             RETURNING key, stream_id`,
+            [claims, streamId, now],
+          );
+          const taken = owners.rows.find((r) => r.stream_id !== streamId);
+          if (taken) {
+            await client.query('ROLLBACK TO SAVEPOINT claim');
+            out[i] = { status: 'rejected', reason: new KeyAlreadyClaimedError(taken.key, taken.stream_id) };
+            continue;
+          }
+        }
+        kept.push(i);
+      }
+      const ev = { ids: [] as string[], streams: [] as string[], revisions: [] as number[], types: [] as string[], versions: [] as number[], data: [] as string[], metadata: [] as string[] };
+      const idem = { keys: [] as string[], streams: [] as string[], next: [] as number[] };
+      for (const i of kept) {
+        const { streamId, options } = requests[i];
+        const actual = revisions.get(streamId) ?? -1;
+        (prepared[i] as ReturnType<typeof prepareEvents>).forEach((e, k) => {
+          ev.ids.push(e.id);
+          ev.streams.push(streamId);
+          ev.revisions.push(actual + 1 + k);
+          ev.types.push(e.type);
+          ev.versions.push(e.version);
+          ev.data.push(e.data);
+          ev.metadata.push(e.metadata);
+        });
+        if (options?.idempotencyKey !== undefined) {
+          idem.keys.push(options.idempotencyKey);
+          idem.streams.push(streamId);
+          idem.next.push(actual + (prepared[i] as unknown[]).length);
+        }
+      }
+      const positions = new Map<string, { p: number; r: number }[]>();
+      if (ev.ids.length || idem.keys.length) {
+        // Each idempotency record is written with the positions its stream's events got.
+        const inserted = await client.query<{ position: string; stream_id: string; revision: string }>(
+          `WITH ins AS (
+             INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
+             SELECT t.id, t.stream_id, t.revision, t.type, t.version, t.data, t.metadata, $8
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[])
+                  WITH ORDINALITY AS t(id, stream_id, revision, type, version, data, metadata, ord)
+             ORDER BY t.ord
+             RETURNING position, stream_id, revision),
+           idem AS (
+             INSERT INTO idempotency_keys (key, stream_id, result, recorded_at)
+             SELECT k.key, k.stream_id, json_build_object('s', k.stream_id, 'r', k.next,
+                      'p', coalesce(json_agg(ins.position ORDER BY ins.revision) FILTER (WHERE ins.position IS NOT NULL), '[]'::json))::text, $8
+             FROM unnest($9::text[], $10::text[], $11::bigint[]) AS k(key, stream_id, next)
+             LEFT JOIN ins ON ins.stream_id = k.stream_id
+             GROUP BY k.key, k.stream_id, k.next)
+           SELECT position, stream_id, revision FROM ins`,
+          [ev.ids, ev.streams, ev.revisions, ev.types, ev.versions, ev.data, ev.metadata, now, idem.keys, idem.streams, idem.next],
+        );
+        for (const r of inserted.rows) {
+          const list = positions.get(r.stream_id) ?? [];
+          list.push({ p: Number(r.position), r: Number(r.revision) });
+          positions.set(r.stream_id, list);
+        }
+      }
+      let any = false;
+      for (const i of kept) {
+        const { streamId } = requests[i];
+        const mine = (positions.get(streamId) ?? []).sort((a, b) => a.r - b.r).map((x) => x.p);
+        any ||= mine.length > 0;
+        const actual = revisions.get(streamId) ?? -1;
+        out[i] = { status: 'fulfilled', value: { streamId, nextExpectedRevision: actual + mine.length, positions: mine, duplicate: false, recordedAt: new Date(now) } };
+        if (this.options.beforeCommit) {
+          await this.options.beforeCommit({ streamId, positions: mine, backendPid: (client as unknown as { processID: number }).processID });
+        }
+      }
+      await client.query(any ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;` : 'COMMIT');
+      open = false;
+      return out;
     } catch (e) {
       if (open && !broken) broken = await client.query('ROLLBACK').then(() => undefined, (r) => r);
       throw e;

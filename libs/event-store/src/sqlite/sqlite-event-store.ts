@@ -1,7 +1,9 @@
 import type { Clock } from '@idlc/domain';
 import type { SqliteDatabase } from '@idlc/sql';
+import { appendSideBySide } from '../append-many';
 import { checkExpected, KeyAlreadyClaimedError } from '../errors';
 import type {
+  AppendRequest,
   AppendOptions,
   AppendResult,
   BatchHandler,
@@ -89,6 +91,16 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
    * in its own savepoint: one append's conflict or taken key rolls back only that append.
    */
   append(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
+    return this.appendGrouped(streamId, events, expected, options);
+  }
+
+  /** Queued side by side, the appends join one group commit (each in its own savepoint). */
+  appendMany(requests: readonly AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    // Not through append(), which a caller may have wrapped (metrics count appendMany on their own).
+    return appendSideBySide(requests, (r) => this.appendGrouped(r.streamId, r.events, r.expected, r.options));
+  }
+
+  private appendGrouped(streamId: string, events: EventToAppend[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     if (!streamId) return Promise.reject(new TypeError('streamId is required'));
     const prepared = prepareEvents(events);
     return this.db.writeGrouped(() => this.appendNow(streamId, prepared, expected, options)).then((result) => {
