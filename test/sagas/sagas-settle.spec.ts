@@ -216,4 +216,64 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
     expect(again.map((r) => r.status === 'fulfilled' && r.value.duplicate)).toEqual([true, true]);
     expect((await engine.store.readStream(`identity-${idle}`)).filter((e) => e.type === 'AccountDisabled')).toHaveLength(1);
   });
+
+  it('runDue claims and preloads the next batch while the current one is appended; a stop fires what is claimed and leaves no claim behind', async () => {
+    const hr = new HrFeedService(engine.commands);
+    const hired = await hr.applyAll(
+      Array.from({ length: 10 }, (_, i) => hireEvent(`hire-P${i}`, `P${i}`, { employmentType: 'contractor' }) as any),
+      { source: 'hr-webhook' as const, actor: 'test', correlationId: randomUUID() },
+    );
+    const ids = hired.map((r) => r.identityId!);
+    await engine.projections.runToHead();
+    (engine.clock as ManualClock).set(NOW);
+    const log: string[] = [];
+    let batches = 0;
+    // The first batch's append waits until the second batch has been claimed and preloaded.
+    let preloaded2!: () => void;
+    const secondPreloaded = new Promise<void>((r) => (preloaded2 = r));
+    const commands = new Proxy(engine.commands, {
+      get(target, prop, receiver) {
+        if (prop !== 'executeMany') return Reflect.get(target, prop, receiver);
+        return async (items: Parameters<IdentityCommands['executeMany']>[0]) => {
+          const n = ++batches;
+          log.push(`append ${n} starts`);
+          // Bounded, so a scheduler that claims only after appending fails on the order below instead of hanging.
+          if (n === 1) await Promise.race([secondPreloaded, new Promise((r) => setTimeout(r, 2000))]);
+          const out = await target.executeMany(items);
+          log.push(`append ${n} done`);
+          return out;
+        };
+      },
+    }) as IdentityCommands;
+    let prefetches = 0;
+    const scheduler = new DeadlineScheduler(engine.readDb, commands, engine.clock, engine.policies, undefined, {
+      workerId: 'pipeline-worker',
+      batchSize: 4,
+      prefetch: async (batch) => {
+        await engine.repository.preload(batch);
+        const n = ++prefetches;
+        log.push(`preload ${n}`);
+        if (n === 2) {
+          preloaded2();
+          // Stopped while the second batch is claimed and the first is still being appended.
+          void scheduler.stop();
+        }
+      },
+    });
+    const fired = await scheduler.runDue();
+    expect(log).toEqual(['preload 1', 'append 1 starts', 'preload 2', 'append 1 done', 'append 2 starts', 'append 2 done']);
+    // Both claimed batches fired, each identity once; the third was never claimed, and no row is left leased.
+    expect(fired).toBe(8);
+    let disabled = 0;
+    for (const id of ids) {
+      const state = await engine.repository.loadCurrent(id);
+      expect(state).toEqual(await engine.repository.replay(id));
+      if (state.account === 'disabled') disabled++;
+    }
+    expect(disabled).toBe(8);
+    const left = await engine.readDb.all<{ claimed_by: string | null }>('SELECT claimed_by FROM deadlines');
+    expect(left.map((r) => r.claimed_by)).toEqual([null, null]);
+    const rest = new DeadlineScheduler(engine.readDb, engine.commands, engine.clock, engine.policies, undefined, { workerId: 'rest' });
+    expect(await rest.runDue()).toBe(2);
+  });
 });

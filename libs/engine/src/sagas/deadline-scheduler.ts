@@ -158,16 +158,30 @@ export class DeadlineScheduler {
 
   /**
    * Fires every deadline due now, in batches, and returns how many actions happened (commands that
-   * appended events). Safe to call next to a running timer: runs are serialised.
+   * appended events). Safe to call next to a running timer: runs are serialised. The next batch is
+   * claimed and preloaded while the current one is appended and settled: two different sets of
+   * identities (a claim skips leased rows), so the store's round trips of one overlap the
+   * decisions of the other.
    */
   runDue(): Promise<number> {
     return this.runLock.run(async () => {
       let fired = 0;
-      while (!this.stopping) {
-        const rows = await this.claimDue(this.clock.now().getTime(), this.batchSize);
-        if (!rows.length) break;
-        if (this.failpoint === 'saga-after-claim') process.kill(process.pid, 'SIGKILL');
-        fired += await this.fireClaimed(rows);
+      const claimNext = (): Promise<{ rows: DeadlineRow[]; preloaded: boolean }> | undefined => {
+        if (this.stopping) return undefined;
+        const next = this.claimDue(this.clock.now().getTime(), this.batchSize).then(async (rows) => {
+          if (rows.length && this.failpoint === 'saga-after-claim') process.kill(process.pid, 'SIGKILL');
+          return { rows, preloaded: rows.length > 0 && (await this.preload(rows)) };
+        });
+        // Awaited below; until then a failure must not count as unhandled.
+        next.catch(() => undefined);
+        return next;
+      };
+      let batch = await claimNext();
+      while (batch?.rows.length) {
+        const next = claimNext();
+        // The claimed batch is fired even when stopping: its rows are already leased.
+        fired += await this.fireBatch(batch.rows, batch.preloaded);
+        batch = await next;
       }
       return fired;
     });
@@ -207,16 +221,23 @@ export class DeadlineScheduler {
 
   /** Issues the command for each claimed row, then records each identity's next deadline and releases the claims. */
   async fireClaimed(rows: DeadlineRow[]): Promise<number> {
-    let preloaded = false;
-    if (this.options.prefetch) {
-      try {
-        await this.options.prefetch(rows.map((r) => r.identityId));
-        preloaded = true;
-      } catch (e) {
-        // Only a warm-up: each command then looks up what it needs itself (and reports its own failure).
-        this.onError(e);
-      }
+    return this.fireBatch(rows, await this.preload(rows));
+  }
+
+  /** Runs the prefetch for a claimed batch; true when the commands may decide on the preloaded states. */
+  private async preload(rows: DeadlineRow[]): Promise<boolean> {
+    if (!this.options.prefetch) return false;
+    try {
+      await this.options.prefetch(rows.map((r) => r.identityId));
+      return true;
+    } catch (e) {
+      // Only a warm-up: each command then looks up what it needs itself (and reports its own failure).
+      this.onError(e);
+      return false;
     }
+  }
+
+  private async fireBatch(rows: DeadlineRow[], preloaded: boolean): Promise<number> {
     // Decided on the preloaded states, the whole batch goes to the store at once (on PostgreSQL one
     // transaction); otherwise each command reads what it needs, a bounded number at a time.
     const settled = preloaded
