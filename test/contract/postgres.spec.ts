@@ -333,6 +333,32 @@ describePg('postgres event store', () => {
       expect((await store.readAll()).map((e) => e.type)).toEqual(['Kept']);
     });
 
+    it('fails an appendMany whose connection drops before COMMIT as unavailable and writes nothing of the batch', async () => {
+      const s = await scope();
+      const killer = s.database(1);
+      let kill = true;
+      const store = await s.open({
+        beforeCommit: async ({ backendPid }) => {
+          if (!kill) return;
+          kill = false;
+          await killer.get('SELECT pg_terminate_backend(?)', [backendPid]);
+          await sleep(50);
+        },
+      });
+      const batch = [
+        { streamId: 'a', events: [ev('A')], expected: 'no_stream' as const, options: { claims: ['ka'], idempotencyKey: 'ia' } },
+        { streamId: 'b', events: [ev('B1'), ev('B2')], expected: 'no_stream' as const, options: { idempotencyKey: 'ib' } },
+      ];
+      await expect(store.appendMany(batch)).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      expect(await store.readAll()).toEqual([]);
+      expect([await store.lookupKey('ka'), await store.lookupIdempotencyKey('ia'), await store.lookupIdempotencyKey('ib')]).toEqual([null, null, null]);
+      // The caller's retry of the same batch then stores all of it, once.
+      const retried = await store.appendMany(batch);
+      expect(retried.map((r) => r.status === 'fulfilled' && r.value.duplicate)).toEqual([false, false]);
+      expect((await store.readAll()).map((e) => e.type)).toEqual(['A', 'B1', 'B2']);
+      expect(await store.lookupKey('ka')).toBe('a');
+    });
+
     it('PostgresDatabase.transaction survives a connection dropped mid-transaction', async () => {
       const s = await scope();
       const db = s.database(2);

@@ -163,7 +163,7 @@ export class IdentityCommands {
     try {
       appended = await this.store.appendMany(pending.map((p) => p.step.request));
     } catch (reason) {
-      // Nothing of the batch was stored (the store was unavailable): each command failed.
+      // The store refused the batch as a whole (unavailable: on PostgreSQL nothing of it was stored): each command failed.
       appended = pending.map(() => ({ status: 'rejected', reason }));
     }
     for (const [k, { index, step }] of pending.entries()) {

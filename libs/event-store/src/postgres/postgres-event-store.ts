@@ -400,24 +400,8 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       checkExpected(streamId, expected, actual);
       const now = this.clock.now().getTime();
 
-      const releases = [...new Set(options.releases ?? [])];
-      if (releases.length > 0) {
-        await client.query('DELETE FROM unique_keys WHERE key = ANY($1::text[]) AND stream_id = $2', [releases, streamId]);
-      }
-      const claims = [...new Set(options.claims ?? [])].sort();
-      if (claims.length > 0) {
-        // DO UPDATE (a no-op) locks an existing row and returns its owner, including a row that a
-        // concurrent transaction committed after this statement started: one round trip, race-free.
-        const owners = await client.query<{ key: string; stream_id: string }>(
-          `INSERT INTO unique_keys (key, stream_id, claimed_at)
-           SELECT k, $2, $3 FROM unnest($1::text[]) AS k ORDER BY k
-           ON CONFLICT (key) DO UPDATE SET stream_id = unique_keys.stream_id
-           RETURNING key, stream_id`,
-          [claims, streamId, now],
-        );
-        const taken = owners.rows.find((r) => r.stream_id !== streamId);
-        if (taken) throw new KeyAlreadyClaimedError(taken.key, taken.stream_id);
-      }
+      const taken = await this.changeKeys(client, streamId, options, now);
+      if (taken) throw new KeyAlreadyClaimedError(taken.key, taken.stream_id);
 
       let positions: number[] = [];
       if (prepared.length > 0) {
@@ -481,6 +465,29 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       client.removeListener('error', onError);
       client.release(broken instanceof Error ? broken : undefined);
     }
+  }
+
+  /**
+   * Releases, then claims, a stream's unique keys inside the append's transaction. Returns the first
+   * key another stream owns (the caller then rolls back), or undefined.
+   */
+  private async changeKeys(client: PoolClient, streamId: string, options: AppendOptions, now: number): Promise<{ key: string; stream_id: string } | undefined> {
+    const releases = [...new Set(options.releases ?? [])];
+    if (releases.length > 0) {
+      await client.query('DELETE FROM unique_keys WHERE key = ANY($1::text[]) AND stream_id = $2', [releases, streamId]);
+    }
+    const claims = [...new Set(options.claims ?? [])].sort();
+    if (claims.length === 0) return undefined;
+    // DO UPDATE (a no-op) locks an existing row and returns its owner, including a row that a
+    // concurrent transaction committed after this statement started: one round trip, race-free.
+    const owners = await client.query<{ key: string; stream_id: string }>(
+      `INSERT INTO unique_keys (key, stream_id, claimed_at)
+       SELECT k, $2, $3 FROM unnest($1::text[]) AS k ORDER BY k
+       ON CONFLICT (key) DO UPDATE SET stream_id = unique_keys.stream_id
+       RETURNING key, stream_id`,
+      [claims, streamId, now],
+    );
+    return owners.rows.find((r) => r.stream_id !== streamId);
   }
 
   /**
@@ -556,25 +563,14 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       const kept: number[] = [];
       for (const i of accepted) {
         const { streamId, options = {} } = requests[i];
-        const releases = [...new Set(options.releases ?? [])];
-        const claims = [...new Set(options.claims ?? [])].sort();
+        const claiming = (options.claims ?? []).length > 0;
         // A taken key refuses this request alone: its releases are undone with it.
-        if (claims.length) await client.query('SAVEPOINT claim');
-        if (releases.length) await client.query('DELETE FROM unique_keys WHERE key = ANY($1::text[]) AND stream_id = $2', [releases, streamId]);
-        if (claims.length) {
-          const owners = await client.query<{ key: string; stream_id: string }>(
-            `INSERT INTO unique_keys (key, stream_id, claimed_at)
-             SELECT k, $2, $3 FROM unnest($1::text[]) AS k ORDER BY k
-             ON CONFLICT (key) DO UPDATE SET stream_id = unique_keys.stream_id
-             RETURNING key, stream_id`,
-            [claims, streamId, now],
-          );
-          const taken = owners.rows.find((r) => r.stream_id !== streamId);
-          if (taken) {
-            await client.query('ROLLBACK TO SAVEPOINT claim');
-            out[i] = { status: 'rejected', reason: new KeyAlreadyClaimedError(taken.key, taken.stream_id) };
-            continue;
-          }
+        if (claiming) await client.query('SAVEPOINT claim');
+        const taken = await this.changeKeys(client, streamId, options, now);
+        if (taken) {
+          await client.query('ROLLBACK TO SAVEPOINT claim');
+          out[i] = { status: 'rejected', reason: new KeyAlreadyClaimedError(taken.key, taken.stream_id) };
+          continue;
         }
         kept.push(i);
       }
