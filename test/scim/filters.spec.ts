@@ -159,6 +159,35 @@ describe('SCIM filters, sorting, paging and attribute selection over HTTP', () =
     expect(badSearch.body).toMatchObject({ status: '400', scimType: 'invalidSyntax' });
   });
 
+  it('a lookup by userName, externalId or displayName reads its page in listing order from the index: no sort per request (SQLite query plan of the SQL the service ran)', async () => {
+    await c.req('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Planners', externalId: 'grp-plan' });
+    const db = c.t.engine.readDb;
+    const all = db.all.bind(db);
+    const plans: string[] = [];
+    db.all = (async (sql: string, params?: unknown[]) => {
+      if (/^SELECT [\w., ]+ FROM scim_(users|groups) [ug] WHERE .* ORDER BY /s.test(sql)) plans.push((await all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => r.detail).join(' | '));
+      return all(sql, params);
+    }) as typeof db.all;
+    try {
+      for (const [path, filter] of [
+        ['/Users', 'userName eq "alice@example.com"'],
+        ['/Users', 'externalId eq "ext-1"'],
+        ['/Users', 'displayName eq "Alice"'],
+        ['/Groups', 'displayName eq "Planners"'],
+        ['/Groups', 'externalId eq "grp-plan"'],
+      ]) {
+        expect((await c.req('GET', `${path}?filter=${encodeURIComponent(filter)}`)).status).toBe(200);
+      }
+    } finally {
+      db.all = all;
+    }
+    expect(plans).toHaveLength(5);
+    for (const p of plans) {
+      expect(p).toMatch(/SEARCH [ug] USING (COVERING )?INDEX scim_(users|groups)_\w+_listed/);
+      expect(p).not.toContain('TEMP B-TREE');
+    }
+  });
+
   it('lookups by userName and by value use indexes (SQLite query plan), not a scan of the users table', async () => {
     const t = new FilterTranslator(USERS, 'sqlite');
     const plan = async (filter: string) => {
@@ -166,7 +195,7 @@ describe('SCIM filters, sorting, paging and attribute selection over HTTP', () =
       const rows = await c.t.engine.readDb.all<{ detail: string }>(`EXPLAIN QUERY PLAN SELECT u.id FROM scim_users u WHERE u.visible = 1 AND ${f.sql}`, f.params);
       return rows.map((r) => r.detail).join(' | ');
     };
-    expect(await plan('userName eq "alice@example.com"')).toMatch(/SEARCH u USING (COVERING )?INDEX scim_users_user_name/);
+    expect(await plan('userName eq "alice@example.com"')).toMatch(/SEARCH u USING (COVERING )?INDEX scim_users_user_name_listed/);
     const byValue = await plan('emails.value eq "bob@corp.net"');
     expect(byValue).toMatch(/USING (COVERING )?INDEX scim_user_values_(lc|text)/);
     expect(byValue).toMatch(/SEARCH u USING INTEGER PRIMARY KEY|SEARCH u USING INDEX sqlite_autoindex_scim_users_1/);
