@@ -314,11 +314,12 @@ describePg('postgres event store', () => {
   });
 
   describe('connection failures', () => {
-    it('fails an append whose connection drops before COMMIT as unavailable, writes nothing, and keeps working', async () => {
+    /** A store whose first append transaction loses its connection just before COMMIT. */
+    const storeLosingFirstCommit = async () => {
       const s = await scope();
       const killer = s.database(1);
       let kill = true;
-      const store = await s.open({
+      return s.open({
         beforeCommit: async ({ backendPid }) => {
           if (!kill) return;
           kill = false;
@@ -326,6 +327,10 @@ describePg('postgres event store', () => {
           await sleep(50); // the client hears of it while idle in the transaction
         },
       });
+    };
+
+    it('fails an append whose connection drops before COMMIT as unavailable, writes nothing, and keeps working', async () => {
+      const store = await storeLosingFirstCommit();
       await expect(store.append('a', [ev('Lost')], 'no_stream', { claims: ['k'] })).rejects.toBeInstanceOf(EventStoreUnavailableError);
       expect(await store.readStream('a')).toEqual([]);
       expect(await store.lookupKey('k')).toBeNull();
@@ -334,17 +339,7 @@ describePg('postgres event store', () => {
     });
 
     it('fails an appendMany whose connection drops before COMMIT as unavailable and writes nothing of the batch', async () => {
-      const s = await scope();
-      const killer = s.database(1);
-      let kill = true;
-      const store = await s.open({
-        beforeCommit: async ({ backendPid }) => {
-          if (!kill) return;
-          kill = false;
-          await killer.get('SELECT pg_terminate_backend(?)', [backendPid]);
-          await sleep(50);
-        },
-      });
+      const store = await storeLosingFirstCommit();
       const batch = [
         { streamId: 'a', events: [ev('A')], expected: 'no_stream' as const, options: { claims: ['ka'], idempotencyKey: 'ia' } },
         { streamId: 'b', events: [ev('B1'), ev('B2')], expected: 'no_stream' as const, options: { idempotencyKey: 'ib' } },

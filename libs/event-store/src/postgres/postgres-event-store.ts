@@ -366,23 +366,37 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     }
   }
 
+  /**
+   * A pooled connection for one append transaction, which `work` begins and ends: rolled back if
+   * `work` throws, and discarded instead of returned to the pool if the connection broke.
+   */
+  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.db.connect();
+    let broken: unknown;
+    const onError = (e: unknown) => (broken = e);
+    client.on('error', onError);
+    try {
+      return await work(client);
+    } catch (e) {
+      if (!broken) broken = await client.query('ROLLBACK').then(() => undefined, (r) => r);
+      throw e;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
   private async appendOnce(
     streamId: string,
     prepared: ReturnType<typeof prepareEvents>,
     expected: ExpectedRevision,
     options: AppendOptions,
   ): Promise<AppendResult> {
-    const client = await this.db.connect();
-    let broken: unknown;
-    const onError = (e: unknown) => (broken = e);
-    client.on('error', onError);
-    let open = false;
-    try {
+    return this.inTransaction(async (client) => {
       // One round trip: begin, take the shared append lock (before any identity value is drawn),
       // then this stream's lock, then read the stream's revision and the idempotency key, which the
       // lock makes exact. A multi-statement query takes no parameters: both values go as literals,
       // escaped by the driver.
-      open = true;
       const key = options.idempotencyKey;
       const batch = (await client.query(
         `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
@@ -393,7 +407,6 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       const state = batch[3].rows[0];
       if (state.seen) {
         await client.query('ROLLBACK');
-        open = false;
         return decodeResult(state.seen);
       }
       const actual = state.rev === null ? -1 : Number(state.rev);
@@ -456,15 +469,8 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
           ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;`
           : 'COMMIT',
       );
-      open = false;
       return result;
-    } catch (e) {
-      if (open && !broken) broken = await client.query('ROLLBACK').then(() => undefined, (r) => r);
-      throw e;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(broken instanceof Error ? broken : undefined);
-    }
+    });
   }
 
   /**
@@ -525,19 +531,13 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     prepared: (ReturnType<typeof prepareEvents> | Error)[],
   ): Promise<PromiseSettledResult<AppendResult>[]> {
     const out = new Array<PromiseSettledResult<AppendResult>>(requests.length);
-    const client = await this.db.connect();
-    let broken: unknown;
-    const onError = (e: unknown) => (broken = e);
-    client.on('error', onError);
-    let open = false;
-    try {
+    return this.inTransaction(async (client) => {
       const literals = (xs: string[]) => (xs.length ? `ARRAY[${xs.map((x) => client.escapeLiteral(x)).join(',')}]::text[]` : `'{}'::text[]`);
       const streams = requests.map((r) => r.streamId);
       const keys = requests.map((r) => r.options?.idempotencyKey).filter((k): k is string => k !== undefined);
       // The same order in every batch, so two batches sharing streams queue instead of dead-locking
       // (unnest hands the aggregate the locks in array order).
       const locks = [...new Set(streams.map(hash32))].sort((a, b) => a - b);
-      open = true;
       const batch = (await client.query(
         `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
           `SELECT count(pg_advisory_xact_lock(${this.keys.streamClass}, h)) FROM unnest(ARRAY[${locks.join(',')}]::int[]) AS h; ` +
@@ -633,15 +633,8 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
         }
       }
       await client.query(any ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;` : 'COMMIT');
-      open = false;
       return out;
-    } catch (e) {
-      if (open && !broken) broken = await client.query('ROLLBACK').then(() => undefined, (r) => r);
-      throw e;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(broken instanceof Error ? broken : undefined);
-    }
+    });
   }
 
   // --- the safe head ---------------------------------------------------------------------------
