@@ -1,3 +1,4 @@
+import { settleEach } from '@idlc/sql';
 import type { AppendRequest, AppendResult } from './port';
 
 /** Stream ids and idempotency keys must not repeat within one appendMany: each request stands alone. */
@@ -25,18 +26,5 @@ export async function appendSideBySide(
   limit = Infinity,
 ): Promise<PromiseSettledResult<AppendResult>[]> {
   checkAppendMany(requests);
-  const out = new Array<PromiseSettledResult<AppendResult>>(requests.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < requests.length) {
-      const i = next++;
-      try {
-        out[i] = { status: 'fulfilled', value: await append(requests[i]) };
-      } catch (reason) {
-        out[i] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, requests.length) }, worker));
-  return out;
+  return settleEach(requests, append, limit);
 }

@@ -53,6 +53,24 @@ export interface SqlDatabase extends SqlExecutor {
   close(): Promise<void>;
 }
 
+/** `fn` over `items`, at most `limit` in flight; each result settles on its own, in the order of `items`. */
+export async function settleEach<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, limit = Infinity): Promise<PromiseSettledResult<R>[]> {
+  const out = new Array<PromiseSettledResult<R>>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /** Serialises async critical sections; uncontended acquisition costs one microtask. */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();

@@ -19,6 +19,7 @@ import {
   KeyAlreadyClaimedError,
   WrongExpectedVersionError,
 } from '@idlc/event-store';
+import { settleEach } from '@idlc/sql';
 import { IdentityRepository } from './identity-repository';
 import { chainEvents } from '../audit/hash-chain';
 import { IdentityErasedError } from '../privacy/data-keys';
@@ -178,15 +179,11 @@ export class IdentityCommands {
         again.push(index);
       } else out[index] = { status: 'rejected', reason: this.translate(r.reason) };
     }
-    await Promise.all(
-      again.map(async (index) => {
-        const { identityId, commands, options } = items[index];
-        out[index] = await this.execute(identityId, commands, { ...options, preloaded: false }).then(
-          (value) => ({ status: 'fulfilled', value }),
-          (reason) => ({ status: 'rejected', reason }),
-        );
-      }),
-    );
+    const retried = await settleEach(again, (index) => {
+      const { identityId, commands, options } = items[index];
+      return this.execute(identityId, commands, { ...options, preloaded: false });
+    });
+    again.forEach((index, k) => (out[index] = retried[k]));
     return out;
   }
 

@@ -1,5 +1,5 @@
 import type { Clock, LifecyclePolicy } from '@idlc/domain';
-import { Mutex, type SqlDatabase } from '@idlc/sql';
+import { Mutex, settleEach, type SqlDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -242,13 +242,14 @@ export class DeadlineScheduler {
     // transaction); otherwise each command reads what it needs, a bounded number at a time.
     const settled = preloaded
       ? await this.commands.executeMany(rows.map((r) => ({ identityId: r.identityId, ...this.command(r) })))
-      : await mapLimit(rows, this.concurrency, (r) => {
-          const { commands, options } = this.command(r);
-          return this.commands.execute(r.identityId, commands, options).then(
-            (value): PromiseSettledResult<CommandOutcome> => ({ status: 'fulfilled', value }),
-            (reason): PromiseSettledResult<CommandOutcome> => ({ status: 'rejected', reason }),
-          );
-        });
+      : await settleEach(
+          rows,
+          (r) => {
+            const { commands, options } = this.command(r);
+            return this.commands.execute(r.identityId, commands, options);
+          },
+          this.concurrency,
+        );
     const outcomes = rows.map((r, i) => this.outcome(r, settled[i]));
     await this.settle(outcomes, this.clock.now().getTime());
     return outcomes.filter((o) => o.kind === 'fired').length;
@@ -460,20 +461,6 @@ interface RawRow {
   due_at: number | string;
   action: string;
   revision: number | string;
-}
-
-/** Runs fn over items with at most `limit` in flight; results keep the input order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let i = 0;
-  const worker = async () => {
-    while (i < items.length) {
-      const k = i++;
-      out[k] = await fn(items[k]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const SETTLE_UPDATE = `UPDATE deadlines SET due_at = ?, action = ?, revision = ?,

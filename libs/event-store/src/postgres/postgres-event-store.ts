@@ -386,6 +386,11 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     }
   }
 
+  /** Commits an append transaction; one that stored events first notifies (delivered at commit, never for a rollback). */
+  private async commit(client: PoolClient, appended: boolean): Promise<void> {
+    await client.query(appended ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;` : 'COMMIT');
+  }
+
   private async appendOnce(
     streamId: string,
     prepared: ReturnType<typeof prepareEvents>,
@@ -463,12 +468,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       if (this.options.beforeCommit) {
         await this.options.beforeCommit({ streamId, positions, backendPid: (client as unknown as { processID: number }).processID });
       }
-      // NOTIFY inside the transaction is delivered at commit, never for a rolled-back append.
-      await client.query(
-        positions.length > 0
-          ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;`
-          : 'COMMIT',
-      );
+      await this.commit(client, positions.length > 0);
       return result;
     });
   }
@@ -530,8 +530,8 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     requests: readonly AppendRequest[],
     prepared: (ReturnType<typeof prepareEvents> | Error)[],
   ): Promise<PromiseSettledResult<AppendResult>[]> {
-    const out = new Array<PromiseSettledResult<AppendResult>>(requests.length);
     return this.inTransaction(async (client) => {
+      const out = new Array<PromiseSettledResult<AppendResult>>(requests.length);
       const literals = (xs: string[]) => (xs.length ? `ARRAY[${xs.map((x) => client.escapeLiteral(x)).join(',')}]::text[]` : `'{}'::text[]`);
       const streams = requests.map((r) => r.streamId);
       const keys = requests.map((r) => r.options?.idempotencyKey).filter((k): k is string => k !== undefined);
@@ -632,7 +632,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
           await this.options.beforeCommit({ streamId, positions: mine, backendPid: (client as unknown as { processID: number }).processID });
         }
       }
-      await client.query(any ? `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}); COMMIT;` : 'COMMIT');
+      await this.commit(client, any);
       return out;
     });
   }
