@@ -24,16 +24,8 @@ describe('SQLite group commit: appends queued behind the writer commit together,
   it('one commit for a burst; a conflict, a taken key and a repeated idempotency key fail alone', async () => {
     await store.append('s-taken', [ev('Seed')], 'no_stream', { claims: ['key:taken'] });
     await store.append('s-hot', [ev('Seed')], 'no_stream');
-    let begins = 0;
-    const original = db.writer.transaction.bind(db.writer);
-    // Count outer transactions (the writer's commits): nested ones are savepoints.
-    (db.writer as any).transaction = (fn: any) => {
-      const t = original(fn);
-      return (...args: any[]) => {
-        if (!db.writer.inTransaction) begins++;
-        return t(...args);
-      };
-    };
+    // The writer's transactions (each a commit unless it threw); an append's savepoint is not one.
+    const before = db.commitCount;
     const results = await Promise.allSettled([
       store.append('s-a', [ev('A1'), ev('A2')], 'no_stream'),
       store.append('s-hot', [ev('Stale')], 'no_stream'), // conflict: the stream exists
@@ -48,7 +40,7 @@ describe('SQLite group commit: appends queued behind the writer commit together,
     const [a, , , c, cRetry, d] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     expect(cRetry).toMatchObject({ streamId: 's-c', positions: c!.positions, nextExpectedRevision: 0, duplicate: true });
     expect([a!.positions, c!.positions, d!.positions]).toEqual([[3, 4], [5], [6]]);
-    expect(begins).toBe(1);
+    expect(db.commitCount - before).toBe(1);
     // Nothing of the failed appends is stored, not even the claim or a partial stream.
     expect((await store.readStream('s-b')).length).toBe(0);
     expect((await store.readStream('s-hot')).map((e) => e.type)).toEqual(['Seed']);
