@@ -128,6 +128,25 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect(await store.headPosition()).toBe(before);
       await store.append(s('b'), [ev('One'), ev('Two')], 'no_stream');
       expect((await store.readStream(s('b'))).map((e) => e.type)).toEqual(['One', 'Two']);
+      // The reused id as a new stream's first event: refused, and not mistaken for an existing stream.
+      const first = await store.append(s('c'), [ev('Dup', {}, { id })], 'no_stream').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(first).not.toBeNull();
+      expect(first).not.toBeInstanceOf(WrongExpectedVersionError);
+      expect(await store.readStream(s('c'))).toEqual([]);
+    });
+
+    it('reports an existing stream appended to as new before a key it would claim is found taken', async () => {
+      await store.append(s('owner'), [ev('Hired')], 'no_stream', { claims: [s('key')] });
+      await store.append(s('existing'), [ev('Hired')], 'no_stream');
+      const before = await store.headPosition();
+      const err = await store.append(s('existing'), [ev('Again')], 'no_stream', { claims: [s('key')] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WrongExpectedVersionError);
+      expect(err).toMatchObject({ actual: 0 });
+      expect(await store.headPosition()).toBe(before);
+      expect(await store.lookupKey(s('key'))).toBe(s('owner'));
     });
 
     it('reads all events in global order from an exclusive position', async () => {

@@ -82,8 +82,7 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
   }
 
   private currentRevision(streamId: string): number {
-    const row = this.db.getSync<{ r: number | null }>('SELECT max(revision) AS r FROM events WHERE stream_id = ?', [streamId]);
-    return row?.r ?? -1;
+    return this.db.valueSync<number | null>('SELECT max(revision) FROM events WHERE stream_id = ?', [streamId]) ?? -1;
   }
 
   /**
@@ -114,9 +113,19 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
       const seen = this.db.getSync<{ result: string }>('SELECT result FROM idempotency_keys WHERE key = ?', [options.idempotencyKey]);
       if (seen) return decodeResult(seen.result);
     }
-    const actual = this.currentRevision(streamId);
-    checkExpected(streamId, expected, actual);
+    // A new stream's first append reads nothing first: the (stream_id, revision) unique index refuses
+    // a second revision 0, and every JIT login, hire and SCIM create appends to a new stream.
+    const blind = expected === 'no_stream' && prepared.length > 0;
+    const actual = blind ? -1 : this.currentRevision(streamId);
+    if (!blind) checkExpected(streamId, expected, actual);
     const now = this.clock.now().getTime();
+    // The events before the keys: a stream that exists is reported as such before a taken key.
+    const positions: number[] = [];
+    let revision = actual;
+    for (const e of prepared) {
+      revision++;
+      positions.push(this.insertEvent(streamId, revision, e, now, blind && revision === 0));
+    }
     for (const key of options.releases ?? []) {
       this.db.runSync('DELETE FROM unique_keys WHERE key = ? AND stream_id = ?', [key, streamId]);
     }
@@ -124,16 +133,6 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
       const owner = this.db.getSync<{ stream_id: string }>('SELECT stream_id FROM unique_keys WHERE key = ?', [key]);
       if (owner && owner.stream_id !== streamId) throw new KeyAlreadyClaimedError(key, owner.stream_id);
       if (!owner) this.db.runSync('INSERT INTO unique_keys (key, stream_id, claimed_at) VALUES (?, ?, ?)', [key, streamId, now]);
-    }
-    const positions: number[] = [];
-    let revision = actual;
-    for (const e of prepared) {
-      revision++;
-      const r = this.db.runSync(
-        'INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [e.id, streamId, revision, e.type, e.version, e.data, e.metadata, now],
-      );
-      positions.push(Number(r.lastInsertRowid));
     }
     const result: AppendResult = { streamId, nextExpectedRevision: revision, positions, duplicate: false, recordedAt: new Date(now) };
     if (options.idempotencyKey) {
@@ -145,6 +144,28 @@ export class SqliteEventStore implements EventStore, SnapshotStore {
       ]);
     }
     return result;
+  }
+
+  /** Inserts one event; `first` of a stream appended without a read turns a taken revision 0 into the conflict it is. */
+  private insertEvent(streamId: string, revision: number, e: ReturnType<typeof prepareEvents>[number], now: number, first: boolean): number {
+    try {
+      return Number(
+        this.db.runSync('INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+          e.id,
+          streamId,
+          revision,
+          e.type,
+          e.version,
+          e.data,
+          e.metadata,
+          now,
+        ]).lastInsertRowid,
+      );
+    } catch (error) {
+      // Also a repeated event id; only an existing stream is a revision conflict.
+      if (first && (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') checkExpected(streamId, 'no_stream', this.currentRevision(streamId));
+      throw error;
+    }
   }
 
   async readStream(streamId: string, o: ReadStreamOptions = {}): Promise<StoredEvent[]> {
