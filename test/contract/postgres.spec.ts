@@ -16,6 +16,7 @@ import { eventStoreContract } from './event-store.contract';
 const url = serviceEnv('PostgreSQL', 'DATABASE_URL');
 
 const ev = (type: string, data: Record<string, unknown> = {}): EventToAppend => ({ type, version: 1, data, metadata: { source: 'test' } });
+const types = (events: StoredEvent[]) => events.map((e) => e.type);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Fresh schema per test; everything opened on it is closed and the schema dropped in cleanup(). */
@@ -338,6 +339,16 @@ describePg('postgres event store', () => {
       expect((await store.readAll()).map((e) => e.type)).toEqual(['Kept']);
     });
 
+    it('fails a keyless append (the one-round-trip path) whose connection drops before COMMIT as unavailable, writes nothing, and keeps working', async () => {
+      const store = await storeLosingFirstCommit();
+      await expect(store.append('a', [ev('Lost')], 'no_stream', { idempotencyKey: 'i' })).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      expect(await store.readStream('a')).toEqual([]);
+      expect(await store.lookupIdempotencyKey('i')).toBeNull();
+      const kept = await store.append('a', [ev('Kept')], 'no_stream', { idempotencyKey: 'i' });
+      expect(await store.append('a', [ev('Kept')], 'no_stream', { idempotencyKey: 'i' })).toMatchObject({ duplicate: true, positions: kept.positions });
+      expect((await store.readAll()).map((e) => e.type)).toEqual(['Kept']);
+    });
+
     it('fails an appendMany whose connection drops before COMMIT as unavailable and writes nothing of the batch', async () => {
       const store = await storeLosingFirstCommit();
       const batch = [
@@ -400,6 +411,32 @@ describePg('postgres event store', () => {
   });
 
   describe('performance', () => {
+    it('appends without key claims or releases in one round trip: the revision and idempotency checks are conditions of the insert', async () => {
+      const s = await scope();
+      const store = await s.open();
+      await store.append('seed', [ev('Seed')], 'no_stream');
+      const pg = await import('pg');
+      const sent: string[] = [];
+      const original = pg.Client.prototype.query;
+      const query = jest.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: unknown, ...args: any[]) {
+        sent.push(typeof args[0] === 'string' ? args[0] : args[0]?.text);
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as any);
+      try {
+        const first = await store.append('seed', [ev('A'), ev('B')], 0, { idempotencyKey: 'once' });
+        expect(sent).toHaveLength(1);
+        // Each way of not inserting is answered from the same single query.
+        expect(await store.append('seed', [ev('A'), ev('B')], 0, { idempotencyKey: 'once' })).toMatchObject({ duplicate: true, positions: first.positions });
+        await expect(store.append('seed', [ev('C')], 0)).rejects.toMatchObject({ actual: 2 });
+        await expect(store.append('fresh', [ev('C')], 'stream_exists')).rejects.toBeInstanceOf(WrongExpectedVersionError);
+        expect(sent).toHaveLength(4);
+      } finally {
+        query.mockRestore();
+      }
+      expect(types(await store.readStream('seed'))).toEqual(['Seed', 'A', 'B']);
+      expect(await store.readStream('fresh')).toEqual([]);
+    });
+
     it('appends 100-event batches with one multi-row insert', async () => {
       const s = await scope();
       const store = await s.open();
