@@ -16,7 +16,6 @@ import { eventStoreContract } from './event-store.contract';
 const url = serviceEnv('PostgreSQL', 'DATABASE_URL');
 
 const ev = (type: string, data: Record<string, unknown> = {}): EventToAppend => ({ type, version: 1, data, metadata: { source: 'test' } });
-const types = (events: StoredEvent[]) => events.map((e) => e.type);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Fresh schema per test; everything opened on it is closed and the schema dropped in cleanup(). */
@@ -433,7 +432,7 @@ describePg('postgres event store', () => {
       } finally {
         query.mockRestore();
       }
-      expect(types(await store.readStream('seed'))).toEqual(['Seed', 'A', 'B']);
+      expect((await store.readStream('seed')).map((e) => e.type)).toEqual(['Seed', 'A', 'B']);
       expect(await store.readStream('fresh')).toEqual([]);
     });
 

@@ -1,4 +1,4 @@
-import type { EventStore } from '@idlc/event-store';
+import type { AppendResult, EventStore } from '@idlc/event-store';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Engine } from '../engine';
 
@@ -15,18 +15,20 @@ export function onAppend(store: EventStore, listener: AppendListener): () => voi
   if (!s[LISTENERS]) {
     const listeners = new Set<AppendListener>();
     s[LISTENERS] = listeners;
+    // A duplicate stored nothing new.
+    const stored = (result: AppendResult, events: { type: string }[]) => {
+      if (!result.duplicate) for (const l of listeners) l(events);
+    };
     const append = store.append.bind(store);
     s.append = async (streamId, events, expected, options) => {
       const result = await append(streamId, events, expected, options);
-      if (!result.duplicate) for (const l of listeners) l(events);
+      stored(result, events);
       return result;
     };
     const appendMany = store.appendMany.bind(store);
     s.appendMany = async (requests) => {
       const results = await appendMany(requests);
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled' && !r.value.duplicate) for (const l of listeners) l(requests[i].events);
-      });
+      results.forEach((r, i) => r.status === 'fulfilled' && stored(r.value, requests[i].events));
       return results;
     };
   }

@@ -102,6 +102,14 @@ function hash32(text: string): number {
   return createHash('sha256').update(text).digest().readInt32BE(0);
 }
 
+/** Positions of appended events, in the order of their revisions. */
+function inRevisionOrder(rows: readonly { position: string | number; revision: string | number }[]): number[] {
+  return rows
+    .map((r) => ({ p: Number(r.position), r: Number(r.revision) }))
+    .sort((a, b) => a.r - b.r)
+    .map((x) => x.p);
+}
+
 function quoteLiteral(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
@@ -398,20 +406,12 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     options: AppendOptions,
   ): Promise<AppendResult> {
     const keyless = !options.claims?.length && !options.releases?.length;
-    const literal = (typeof expected !== 'number' || Number.isSafeInteger(expected)) && prepared.every((e) => Number.isSafeInteger(e.version));
+    // The keyless path writes the expected revision into its SQL; prepareEvents has checked the versions.
+    const literal = typeof expected !== 'number' || Number.isSafeInteger(expected);
     if (keyless && literal && prepared.length > 0) return this.appendKeyless(streamId, prepared, expected, options.idempotencyKey);
     return this.inTransaction(async (client) => {
-      // One round trip: begin, take the shared append lock (before any identity value is drawn),
-      // then this stream's lock, then read the stream's revision and the idempotency key, which the
-      // lock makes exact. A multi-statement query takes no parameters: both values go as literals,
-      // escaped by the driver.
       const key = options.idempotencyKey;
-      const batch = (await client.query(
-        `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
-          `SELECT pg_advisory_xact_lock(${this.keys.streamClass}, ${hash32(streamId)}); ` +
-          `SELECT (SELECT max(revision) FROM events WHERE stream_id = ${client.escapeLiteral(streamId)}) AS rev, ` +
-          `(SELECT result FROM idempotency_keys WHERE key = ${key === undefined ? 'NULL' : client.escapeLiteral(key)}) AS seen;`,
-      )) as unknown as { rows: { rev: string | null; seen: string | null }[] }[];
+      const batch = (await client.query(this.openAppendSql(client, streamId, key))) as unknown as { rows: { rev: string | null; seen: string | null }[] }[];
       const state = batch[3].rows[0];
       if (state.seen) {
         await client.query('ROLLBACK');
@@ -426,51 +426,15 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
 
       let positions: number[] = [];
       if (prepared.length > 0) {
-        // The idempotency key is recorded by the same statement, with the positions it returns.
-        const inserted = await client.query<{ position: number; revision: number }>(
-          `WITH ins AS (
-             INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
-             SELECT t.id, $6, $7::bigint + t.ord, t.type, t.version, t.data, t.metadata, $8
-             FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
-                  WITH ORDINALITY AS t(id, type, version, data, metadata, ord)
-             ORDER BY t.ord
-             RETURNING position, revision),
-           idem AS (
-             INSERT INTO idempotency_keys (key, stream_id, result, recorded_at)
-             SELECT $9, $6, json_build_object('s', $6::text, 'r', $7::bigint + $10::bigint,
-                      'p', (SELECT json_agg(position ORDER BY revision) FROM ins))::text, $8
-             WHERE $9::text IS NOT NULL)
-           SELECT position, revision FROM ins`,
-          [
-            prepared.map((e) => e.id),
-            prepared.map((e) => e.type),
-            prepared.map((e) => e.version),
-            prepared.map((e) => e.data),
-            prepared.map((e) => e.metadata),
-            streamId,
-            actual,
-            now,
-            options.idempotencyKey ?? null,
-            prepared.length,
-          ],
-        );
-        positions = inserted.rows
-          .map((r) => ({ p: Number(r.position), r: Number(r.revision) }))
-          .sort((a, b) => a.r - b.r)
-          .map((x) => x.p);
+        // Its conditions hold: they were just checked under the same locks.
+        const inserted = await client.query<{ position: string; revision: string }>(this.insertEventsSql(client, streamId, prepared, expected, key, now));
+        positions = inRevisionOrder(inserted.rows);
       }
       const result: AppendResult = { streamId, nextExpectedRevision: actual + prepared.length, positions, duplicate: false };
-      if (options.idempotencyKey && prepared.length === 0) {
-        await client.query('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES ($1, $2, $3, $4)', [
-          options.idempotencyKey,
-          streamId,
-          encodeResult(result),
-          now,
-        ]);
+      if (key && prepared.length === 0) {
+        await client.query('INSERT INTO idempotency_keys (key, stream_id, result, recorded_at) VALUES ($1, $2, $3, $4)', [key, streamId, encodeResult(result), now]);
       }
-      if (this.options.beforeCommit) {
-        await this.options.beforeCommit({ streamId, positions, backendPid: (client as unknown as { processID: number }).processID });
-      }
+      await this.beforeCommit(client, streamId, positions);
       await this.commit(client, positions.length > 0);
       return result;
     });
@@ -478,50 +442,28 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
 
   /**
    * An append that claims and releases no key (a login recorded, an HR change: the engine's most
-   * frequent), in one round trip instead of three. The checks the general path makes between its
-   * statements are conditions of the INSERT, under the same locks: a stream at another revision or
-   * a recorded idempotency key inserts nothing, the empty transaction commits, and the answer comes
-   * from the revision and key read just before. A multi-statement query takes no parameters: every
-   * value goes as a literal escaped by the driver (numbers are checked integers).
+   * frequent), in one round trip instead of three: the opening statements, the conditional insert,
+   * notify and commit in one query. A stream at another revision or a recorded idempotency key
+   * inserts nothing, the empty transaction commits, and the answer comes from the revision and key
+   * read just before under the same locks.
    */
   private async appendKeyless(streamId: string, prepared: ReturnType<typeof prepareEvents>, expected: ExpectedRevision, idempotencyKey?: string): Promise<AppendResult> {
     const hook = this.options.beforeCommit;
     const outcome = await this.inTransaction(async (client) => {
-      const lit = (v: string) => client.escapeLiteral(v);
-      const s = lit(streamId);
-      const key = idempotencyKey === undefined ? 'NULL' : lit(idempotencyKey);
       const now = this.clock.now().getTime();
-      const accepts = expected === 'any' ? 'true' : expected === 'no_stream' ? 'rev = -1' : expected === 'stream_exists' ? 'rev >= 0' : `rev = ${expected}`;
-      const rows = prepared.map((e, i) => `(${lit(e.id)}, ${lit(e.type)}, ${e.version}, ${lit(e.data)}, ${lit(e.metadata)}, ${i + 1})`).join(', ');
       const results = (await client.query(
-        `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
-          `SELECT pg_advisory_xact_lock(${this.keys.streamClass}, ${hash32(streamId)}); ` +
-          `SELECT (SELECT max(revision) FROM events WHERE stream_id = ${s}) AS rev, (SELECT result FROM idempotency_keys WHERE key = ${key}) AS seen; ` +
-          `WITH go AS (
-             SELECT rev FROM (SELECT coalesce(max(revision), -1) AS rev FROM events WHERE stream_id = ${s}) AS cur
-             WHERE ${accepts} AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ${key})),
-           ins AS (
-             INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
-             SELECT t.id, ${s}, go.rev + t.ord, t.type, t.version, t.data, t.metadata, ${now}
-             FROM go, (VALUES ${rows}) AS t(id, type, version, data, metadata, ord)
-             ORDER BY t.ord
-             RETURNING position, revision),
-           idem AS (
-             INSERT INTO idempotency_keys (key, stream_id, result, recorded_at)
-             SELECT ${key}, ${s}, json_build_object('s', ${s}::text, 'r', go.rev + ${prepared.length},
-                      'p', (SELECT json_agg(position ORDER BY revision) FROM ins))::text, ${now}
-             FROM go WHERE ${key}::text IS NOT NULL)
-           SELECT position, revision FROM ins; ` +
+        this.openAppendSql(client, streamId, idempotencyKey) +
+          this.insertEventsSql(client, streamId, prepared, expected, idempotencyKey, now) +
+          '; ' +
           // Notified only when the events went in; delivered at the commit.
-          (hook ? '' : `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}) WHERE EXISTS (SELECT 1 FROM events WHERE id = ${lit(prepared[0].id)}); COMMIT;`),
+          (hook
+            ? ''
+            : `SELECT pg_notify('${POSTGRES_EVENTS_CHANNEL}', ${quoteLiteral(this.keys.tag)}) WHERE EXISTS (SELECT 1 FROM events WHERE id = ${client.escapeLiteral(prepared[0].id)}); COMMIT;`),
       )) as unknown as { rows: Record<string, string | null>[] }[];
       const state = results[3].rows[0];
-      const positions = results[4].rows
-        .map((r) => ({ p: Number(r.position), r: Number(r.revision) }))
-        .sort((a, b) => a.r - b.r)
-        .map((x) => x.p);
+      const positions = inRevisionOrder(results[4].rows as { position: string; revision: string }[]);
       if (hook) {
-        if (positions.length) await hook({ streamId, positions, backendPid: (client as unknown as { processID: number }).processID });
+        if (positions.length) await this.beforeCommit(client, streamId, positions);
         await this.commit(client, positions.length > 0);
       }
       const actual = state.rev === null ? -1 : Number(state.rev);
@@ -531,6 +473,55 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     if (outcome.seen) return decodeResult(outcome.seen);
     checkExpected(streamId, expected, outcome.actual);
     throw new Error(`append to ${streamId} inserted nothing at revision ${outcome.actual}`);
+  }
+
+  /**
+   * An append transaction's opening statements: begin, take the shared append lock (before any
+   * identity value is drawn), then this stream's lock, then read the stream's revision and the
+   * idempotency key, which the lock makes exact. A multi-statement query takes no parameters: the
+   * values go as literals escaped by the driver.
+   */
+  private openAppendSql(client: PoolClient, streamId: string, idempotencyKey?: string): string {
+    return (
+      `BEGIN; SELECT pg_advisory_xact_lock_shared((${this.keys.appends})::bigint); ` +
+      `SELECT pg_advisory_xact_lock(${this.keys.streamClass}, ${hash32(streamId)}); ` +
+      `SELECT (SELECT max(revision) FROM events WHERE stream_id = ${client.escapeLiteral(streamId)}) AS rev, ` +
+      `(SELECT result FROM idempotency_keys WHERE key = ${idempotencyKey === undefined ? 'NULL' : client.escapeLiteral(idempotencyKey)}) AS seen; `
+    );
+  }
+
+  /**
+   * One statement inserting a stream's events and recording the idempotency key with the positions
+   * they got, returning (position, revision) per event. It inserts nothing unless the stream is at
+   * the expected revision and the key is not recorded yet: under the stream's lock those are the
+   * checks themselves. Values as literals escaped by the driver (expected is a checked integer).
+   */
+  private insertEventsSql(client: PoolClient, streamId: string, prepared: ReturnType<typeof prepareEvents>, expected: ExpectedRevision, idempotencyKey: string | undefined, now: number): string {
+    const lit = (v: string) => client.escapeLiteral(v);
+    const s = lit(streamId);
+    const key = idempotencyKey === undefined ? 'NULL' : lit(idempotencyKey);
+    const accepts = expected === 'any' ? 'true' : expected === 'no_stream' ? 'rev = -1' : expected === 'stream_exists' ? 'rev >= 0' : `rev = ${expected}`;
+    const rows = prepared.map((e, i) => `(${lit(e.id)}, ${lit(e.type)}, ${e.version}, ${lit(e.data)}, ${lit(e.metadata)}, ${i + 1})`).join(', ');
+    return `WITH go AS (
+         SELECT rev FROM (SELECT coalesce(max(revision), -1) AS rev FROM events WHERE stream_id = ${s}) AS cur
+         WHERE ${accepts} AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ${key})),
+       ins AS (
+         INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
+         SELECT t.id, ${s}, go.rev + t.ord, t.type, t.version, t.data, t.metadata, ${now}
+         FROM go, (VALUES ${rows}) AS t(id, type, version, data, metadata, ord)
+         ORDER BY t.ord
+         RETURNING position, revision),
+       idem AS (
+         INSERT INTO idempotency_keys (key, stream_id, result, recorded_at)
+         SELECT ${key}, ${s}, json_build_object('s', ${s}::text, 'r', go.rev + ${prepared.length},
+                  'p', (SELECT json_agg(position ORDER BY revision) FROM ins))::text, ${now}
+         FROM go WHERE ${key}::text IS NOT NULL)
+       SELECT position, revision FROM ins`;
+  }
+
+  /** The test hook between an append's writes and its commit. */
+  private async beforeCommit(client: PoolClient, streamId: string, positions: number[]): Promise<void> {
+    await this.options.beforeCommit?.({ streamId, positions, backendPid: (client as unknown as { processID: number }).processID });
   }
 
   /**
@@ -654,10 +645,10 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
           idem.next.push(actual + (prepared[i] as unknown[]).length);
         }
       }
-      const positions = new Map<string, { p: number; r: number }[]>();
+      const inserted = new Map<string, { position: string; revision: string }[]>();
       if (ev.ids.length || idem.keys.length) {
         // Each idempotency record is written with the positions its stream's events got.
-        const inserted = await client.query<{ position: string; stream_id: string; revision: string }>(
+        const rows = await client.query<{ position: string; stream_id: string; revision: string }>(
           `WITH ins AS (
              INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
              SELECT t.id, t.stream_id, t.revision, t.type, t.version, t.data, t.metadata, $8
@@ -675,22 +666,20 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
            SELECT position, stream_id, revision FROM ins`,
           [ev.ids, ev.streams, ev.revisions, ev.types, ev.versions, ev.data, ev.metadata, now, idem.keys, idem.streams, idem.next],
         );
-        for (const r of inserted.rows) {
-          const list = positions.get(r.stream_id) ?? [];
-          list.push({ p: Number(r.position), r: Number(r.revision) });
-          positions.set(r.stream_id, list);
+        for (const r of rows.rows) {
+          const list = inserted.get(r.stream_id) ?? [];
+          list.push(r);
+          inserted.set(r.stream_id, list);
         }
       }
       let any = false;
       for (const i of kept) {
         const { streamId } = requests[i];
-        const mine = (positions.get(streamId) ?? []).sort((a, b) => a.r - b.r).map((x) => x.p);
+        const mine = inRevisionOrder(inserted.get(streamId) ?? []);
         any ||= mine.length > 0;
         const actual = revisions.get(streamId) ?? -1;
         out[i] = { status: 'fulfilled', value: { streamId, nextExpectedRevision: actual + mine.length, positions: mine, duplicate: false, recordedAt: new Date(now) } };
-        if (this.options.beforeCommit) {
-          await this.options.beforeCommit({ streamId, positions: mine, backendPid: (client as unknown as { processID: number }).processID });
-        }
+        await this.beforeCommit(client, streamId, mine);
       }
       await this.commit(client, any);
       return out;
