@@ -426,8 +426,9 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
 
       let positions: number[] = [];
       if (prepared.length > 0) {
-        // Its conditions hold: they were just checked under the same locks.
-        const inserted = await client.query<{ position: string; revision: string }>(this.insertEventsSql(client, streamId, prepared, expected, key, now));
+        // Its revision condition holds: just checked under the same locks. A key recorded meanwhile by
+        // an append to another stream fails the idempotency insert (23505), answered by append().
+        const inserted = await client.query<{ position: string; revision: string }>(this.insertEventsSql(client, streamId, prepared, expected, key, now, false));
         positions = inRevisionOrder(inserted.rows);
       }
       const result: AppendResult = { streamId, nextExpectedRevision: actual + prepared.length, positions, duplicate: false };
@@ -453,7 +454,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       const now = this.clock.now().getTime();
       const results = (await client.query(
         this.openAppendSql(client, streamId, idempotencyKey) +
-          this.insertEventsSql(client, streamId, prepared, expected, idempotencyKey, now) +
+          this.insertEventsSql(client, streamId, prepared, expected, idempotencyKey, now, true) +
           '; ' +
           // Notified only when the events went in; delivered at the commit.
           (hook
@@ -472,6 +473,9 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     if (outcome.positions.length) return { streamId, nextExpectedRevision: outcome.actual + prepared.length, positions: outcome.positions, duplicate: false };
     if (outcome.seen) return decodeResult(outcome.seen);
     checkExpected(streamId, expected, outcome.actual);
+    // The key was recorded by an append to another stream that committed between the read and the insert.
+    const recorded = idempotencyKey === undefined ? null : await this.lookupIdempotencyKey(idempotencyKey);
+    if (recorded) return recorded;
     throw new Error(`append to ${streamId} inserted nothing at revision ${outcome.actual}`);
   }
 
@@ -493,10 +497,19 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
   /**
    * One statement inserting a stream's events and recording the idempotency key with the positions
    * they got, returning (position, revision) per event. It inserts nothing unless the stream is at
-   * the expected revision and the key is not recorded yet: under the stream's lock those are the
-   * checks themselves. Values as literals escaped by the driver (expected is a checked integer).
+   * the expected revision and, with `unlessRecorded`, the key is not recorded yet: under the
+   * stream's lock those are the checks themselves. Values as literals escaped by the driver
+   * (expected is a checked integer).
    */
-  private insertEventsSql(client: PoolClient, streamId: string, prepared: ReturnType<typeof prepareEvents>, expected: ExpectedRevision, idempotencyKey: string | undefined, now: number): string {
+  private insertEventsSql(
+    client: PoolClient,
+    streamId: string,
+    prepared: ReturnType<typeof prepareEvents>,
+    expected: ExpectedRevision,
+    idempotencyKey: string | undefined,
+    now: number,
+    unlessRecorded: boolean,
+  ): string {
     const lit = (v: string) => client.escapeLiteral(v);
     const s = lit(streamId);
     const key = idempotencyKey === undefined ? 'NULL' : lit(idempotencyKey);
@@ -504,7 +517,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
     const rows = prepared.map((e, i) => `(${lit(e.id)}, ${lit(e.type)}, ${e.version}, ${lit(e.data)}, ${lit(e.metadata)}, ${i + 1})`).join(', ');
     return `WITH go AS (
          SELECT rev FROM (SELECT coalesce(max(revision), -1) AS rev FROM events WHERE stream_id = ${s}) AS cur
-         WHERE ${accepts} AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ${key})),
+         WHERE ${accepts}${unlessRecorded ? ` AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ${key})` : ''}),
        ins AS (
          INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
          SELECT t.id, ${s}, go.rev + t.ord, t.type, t.version, t.data, t.metadata, ${now}
