@@ -19,6 +19,8 @@ export async function loadEach(opts: {
   paths?: string[];
   /** Cycle the list this many times (only for idempotent requests). */
   amount?: number;
+  /** Send this many requests per second on a fixed schedule (latency at a load) instead of as fast as answered. */
+  rate?: number;
 }): Promise<LoadResult & { requests: number; seconds: number }> {
   const list = opts.bodies ?? opts.paths ?? [];
   const dir = mkdtempSync(join(tmpdir(), 'idlc-load-'));
@@ -33,6 +35,7 @@ export async function loadEach(opts: {
       list,
       kind: opts.bodies ? 'bodies' : 'paths',
       amount: opts.amount ?? list.length,
+      rate: opts.rate,
     }),
   );
   try {

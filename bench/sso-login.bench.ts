@@ -23,6 +23,9 @@ async function mint(idp: BenchIdp, n: number, subject: (i: number) => string, ta
  * those existing identities. Baseline: a bare Fastify POST route answering the same-sized JSON.
  * The target row signs with RS256 (OpenID Connect's default, what Entra ID, Okta and Google issue);
  * a second IdP signing with ES256 shows the cost of elliptic-curve verification on the same engine.
+ * Those runs keep 50 connections busy (throughput at saturation, where latency is queueing: 50
+ * connections at 4,000 req/s wait 12.5 ms on average). The target's p99 is measured at the
+ * target's load instead: requests sent on a fixed schedule at 40 % of the bare route's rate.
  */
 export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const subjects = ctx.quick ? 1_000 : 10_000;
@@ -74,7 +77,6 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const recorded = await loadEach({ url: s.url, method: 'POST', bodies: recordedTokens, headers: s.auth });
   const recordedAppended = (await s.engine.store.headPosition()) - recordedBefore;
   await s.close();
-  rmSync(dir, { recursive: true, force: true });
 
   const bare = await bareFastify(sampleBody, 'POST');
   const baseline = await loadEach({ url: bare.url, method: 'POST', bodies: knownTokens, headers: s.auth });
@@ -83,10 +85,26 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const verifying = await verifyOnlyFastify(sampleBody, idp.publicKey, idp.issuer, BenchIdp.clientId, idp.alg);
   const verifyOnly = await loadEach({ url: verifying.url, method: 'POST', bodies: knownTokens, headers: s.auth });
   await verifying.close();
+
+  // Latency at a load: known logins sent on a fixed schedule (open loop, up to 50 connections), at
+  // 40 % of the bare route's rate (the target's load) and at 75 % of the engine's own saturated
+  // rate. The engine restarts on the same data; one unmeasured login per subject warms its cache.
+  s = await serve();
+  await loadEach({ url: s.url, method: 'POST', bodies: (await mint(idp, subjects, user, 'warm')).map(body), headers: s.auth });
+  const pacedRun = async (rate: number, tag: string) =>
+    loadEach({ url: s.url, method: 'POST', bodies: (await mint(idp, rate * (ctx.quick ? 2 : 5), known, tag)).map(body), headers: s.auth, rate });
+  const targetRate = Math.max(1, Math.round(0.4 * baseline.requestsPerSecond));
+  const atTarget = await pacedRun(targetRate, 'paced-target');
+  const sustainedRate = Math.max(1, Math.round(0.75 * knownRun.requestsPerSecond));
+  const sustained = await pacedRun(sustainedRate, 'paced-75');
+  await s.close();
+  rmSync(dir, { recursive: true, force: true });
   await idp.stop();
   await ecIdp.stop();
 
   const p99Target = 10;
+  // The offered rate is kept when the run lasts no more than 5 % over its schedule.
+  const pacedMet = atTarget.non2xx === 0 && atTarget.errors === 0 && atTarget.p99 <= p99Target && atTarget.requestsPerSecond >= 0.95 * targetRate;
   const extra = (r: typeof jit) => ({ requests: r.requests, seconds: r.seconds, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx });
   /** A row measured against the bare route; `met` by default: every request answered 2xx. */
   const row = (name: string, metric: string, r: typeof jit, fields: Partial<BenchResult> = {}): BenchResult => ({
@@ -102,9 +120,17 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   });
   return [
     row('sso-login.known', 'POST /sso/login, verified RS256 ID token of an existing identity, 50 connections', knownRun, {
-      target: `>= 40% of baseline, p99 <= ${p99Target} ms`,
-      met: knownRun.non2xx === 0 && knownRun.errors === 0 && knownRun.requestsPerSecond >= 0.4 * baseline.requestsPerSecond && knownRun.p99 <= p99Target,
+      target: `>= 40% of baseline; p99 <= ${p99Target} ms at that load (sso-login.known-at-40pct)`,
+      met: knownRun.non2xx === 0 && knownRun.errors === 0 && knownRun.requestsPerSecond >= 0.4 * baseline.requestsPerSecond && pacedMet,
       extra: { ...extra(knownRun), baselineP50: baseline.p50, baselineP99: baseline.p99, subjects, eventsAppended: knownAppended },
+    }),
+    row('sso-login.known-at-40pct', `as sso-login.known, sent at 40% of the baseline's rate on a fixed schedule (open loop, up to 50 connections; p50/p99 from each request's due time, first second untimed)`, atTarget, {
+      target: `p99 <= ${p99Target} ms, offered rate kept`,
+      met: pacedMet,
+      extra: { ...extra(atTarget), offeredRate: targetRate },
+    }),
+    row('sso-login.known-at-75pct-of-saturation', 'as sso-login.known-at-40pct, sent at 75% of sso-login.known\'s own rate', sustained, {
+      extra: { ...extra(sustained), offeredRate: sustainedRate },
     }),
     row('sso-login.known-es256', 'as sso-login.known, the ID tokens signed with ES256 by a second IdP, 50 connections', ecKnown),
     row('sso-login.known-every-login-recorded', 'as sso-login.known with LOGIN_RECORD_INTERVAL_SECONDS=0 (one LoginRecorded appended per login), 50 connections', recorded, {
