@@ -276,4 +276,105 @@ describe.each(backends)('settling a batch of deadlines (%s)', (_name, pg) => {
     const rest = new DeadlineScheduler(engine.readDb, engine.commands, engine.clock, engine.policies, undefined, { workerId: 'rest' });
     expect(await rest.runDue()).toBe(2);
   });
+
+  /**
+   * The scheduler's database with its settle transactions observed: `onSettle(n)` runs before the
+   * n-th settle's first statement (inside its transaction; a throw rolls it back), and the log says
+   * when each settle starts and commits. A claim is the transaction whose statement selects due rows.
+   */
+  const observedSettles = (log: string[], onSettle: (n: number) => Promise<void>) => {
+    const db = engine.readDb;
+    let settles = 0;
+    return new Proxy(db, {
+      get(target, prop) {
+        if (prop !== 'transaction') {
+          const v = Reflect.get(target, prop);
+          return typeof v === 'function' ? v.bind(target) : v;
+        }
+        return <T>(fn: (tx: any) => Promise<T>) => {
+          let n = 0;
+          let seen = false;
+          return target
+            .transaction(async (tx) => {
+              const first = async (sql: string) => {
+                if (seen) return;
+                seen = true;
+                if (/due_at <= \?/.test(sql)) return;
+                n = ++settles;
+                log.push(`settle ${n} starts`);
+                await onSettle(n);
+              };
+              const observed = {
+                all: async (sql: string, params?: unknown[]) => (await first(sql), tx.all(sql, params)),
+                get: async (sql: string, params?: unknown[]) => (await first(sql), tx.get(sql, params)),
+                run: async (sql: string, params?: unknown[]) => (await first(sql), tx.run(sql, params)),
+                dialect: tx.dialect,
+              };
+              return fn(observed);
+            })
+            .then((out) => (n && log.push(`settle ${n} done`), out));
+        };
+      },
+    }) as typeof db;
+  };
+
+  /** Twelve contractors inactive at NOW, three claim batches of four. */
+  const twelveInactive = async () => {
+    const hr = new HrFeedService(engine.commands);
+    const hired = await hr.applyAll(
+      Array.from({ length: 12 }, (_, i) => hireEvent(`hire-Q${i}`, `Q${i}`, { employmentType: 'contractor' }) as any),
+      { source: 'hr-webhook' as const, actor: 'test', correlationId: randomUUID() },
+    );
+    await engine.projections.runToHead();
+    (engine.clock as ManualClock).set(NOW);
+    return hired.map((r) => r.identityId!);
+  };
+  const loggedCommands = (log: string[]) => {
+    let batches = 0;
+    return new Proxy(engine.commands, {
+      get(target, prop, receiver) {
+        if (prop !== 'executeMany') return Reflect.get(target, prop, receiver);
+        return async (items: Parameters<IdentityCommands['executeMany']>[0]) => {
+          const n = ++batches;
+          log.push(`append ${n} starts`);
+          const out = await target.executeMany(items);
+          log.push(`append ${n} done`);
+          return out;
+        };
+      },
+    }) as IdentityCommands;
+  };
+  const accountDisabledCounts = async (ids: string[]) =>
+    Promise.all(ids.map(async (id) => (await engine.store.readStream(`identity-${id}`)).filter((e) => e.type === 'AccountDisabled').length));
+
+  it('a settle that fails makes runDue fail; its rows and the claimed next batch stay leased, and a later run fires each identity once', async () => {
+    const ids = await twelveInactive();
+    const log: string[] = [];
+    const db = observedSettles(log, async (n) => {
+      if (n === 2) throw new Error('settle 2 lost its connection');
+    });
+    const scheduler = new DeadlineScheduler(db, loggedCommands(log), engine.clock, engine.policies, undefined, {
+      workerId: 'settle-fails',
+      batchSize: 4,
+      leaseMs: 60_000,
+      prefetch: (batch) => engine.repository.preload(batch),
+    });
+    await expect(scheduler.runDue()).rejects.toThrow('settle 2 lost its connection');
+    // The third batch was claimed while the second was appended, and not fired after the failure.
+    expect(log.filter((l) => l.startsWith('append'))).toEqual(['append 1 starts', 'append 1 done', 'append 2 starts', 'append 2 done']);
+    expect(log.filter((l) => l.startsWith('settle'))).toEqual(['settle 1 starts', 'settle 1 done', 'settle 2 starts']);
+    expect((await accountDisabledCounts(ids)).sort()).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]);
+    const leased = await engine.readDb.all<{ identity_id: string }>('SELECT identity_id FROM deadlines WHERE claimed_by IS NOT NULL ORDER BY identity_id');
+    expect(leased).toHaveLength(8);
+    // Nothing to claim until the leases run out.
+    const again = new DeadlineScheduler(engine.readDb, engine.commands, engine.clock, engine.policies, undefined, { workerId: 'after', leaseMs: 60_000 });
+    expect(await again.runDue()).toBe(0);
+    (engine.clock as ManualClock).set(NOW + 60_001);
+    // Then the third batch fires, and the second's commands answer from their idempotency keys.
+    expect(await again.runDue()).toBe(4);
+    expect(await accountDisabledCounts(ids)).toEqual(ids.map(() => 1));
+    const left = await engine.readDb.all<{ claimed_by: string | null }>('SELECT claimed_by FROM deadlines');
+    expect(left.filter((r) => r.claimed_by !== null)).toEqual([]);
+    for (const id of ids) expect(await engine.repository.loadCurrent(id)).toEqual(await engine.repository.replay(id));
+  });
 });
