@@ -2,11 +2,11 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Engine, Scope, ScimError } from '@idlc/engine';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash as cryptoHash, timingSafeEqual } from 'node:crypto';
 import { problem } from '../common/problem';
 import { AuthenticatedRequest, Principal, PUBLIC_KEY, SCOPE_KEY } from './scopes';
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+const digest = (s: string) => cryptoHash('sha256', s, 'buffer');
 
 /**
  * Index of the static token (SCIM_TOKENS, given as their digests) equal to `given`, or -1. Digests

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 import { canonicalJson } from '@idlc/domain';
 import type { EventMetadata, EventStore, EventToAppend, StoredEvent } from '@idlc/event-store';
 import { Lru } from '../common/lru';
@@ -30,7 +30,7 @@ export interface HashedContent {
 
 export function eventHash(c: HashedContent): string {
   const body = canonicalJson({ streamId: c.streamId, revision: c.revision, type: c.type, version: c.version, data: c.data, prevHash: c.prevHash });
-  return createHash('sha256').update(body).digest('hex');
+  return cryptoHash('sha256', body, 'hex');
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from '@idlc/domain';
 import type { PostgresDatabase } from '@idlc/sql';
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { checkAppendMany } from '../append-many';
 import { checkExpected, EventStoreUnavailableError, KeyAlreadyClaimedError, WrongExpectedVersionError } from '../errors';
@@ -95,11 +95,11 @@ interface LockKeys {
 }
 
 function hash64(text: string): string {
-  return createHash('sha256').update(text).digest().readBigInt64BE(0).toString();
+  return cryptoHash('sha256', text, 'buffer').readBigInt64BE(0).toString();
 }
 
 function hash32(text: string): number {
-  return createHash('sha256').update(text).digest().readInt32BE(0);
+  return cryptoHash('sha256', text, 'buffer').readInt32BE(0);
 }
 
 /** Positions of appended events, in the order of their revisions. */
