@@ -240,6 +240,54 @@ describePg('postgres event store', () => {
       expect((await one.readStream('shared')).map((e) => e.revision)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     });
 
+    // A keyless append (one round trip) races an append to another stream recording the same
+    // idempotency key K. That append (B) stays open before COMMIT while A reads no K; then either
+    // A's insert statement starts only after B has committed (held back by a SHARE lock on the key
+    // table queued behind B: the insert finds K recorded and inserts nothing), or it starts while B
+    // is still open (its key insert waits for B and fails on the unique index). Either way A is
+    // answered with B's recorded result and writes nothing.
+    it.each([
+      ['after the other commits: the insert inserts nothing', true],
+      ['while the other is open: the key insert fails on the unique index', false],
+    ])("answers a keyless append from the recorded result when another stream's append records the same idempotency key between its read and its insert (%s)", async (_case, shareLock) => {
+      const s = await scope();
+      let releaseB!: () => void;
+      const held = new Promise<void>((r) => (releaseB = r));
+      let inHook = false;
+      const holder = await s.open({
+        beforeCommit: async ({ streamId }) => {
+          if (streamId !== 'b') return;
+          inHook = true;
+          await held;
+        },
+      });
+      const racer = await s.open();
+      const locker = s.database(1);
+      const waiting = async (on: string) =>
+        Number((await admin.get<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND ${on}`))!.n);
+      const onKeyTable = `relation = '${s.schema}.idempotency_keys'::regclass`;
+      try {
+        const b = holder.append('b', [ev('B')], 'no_stream', { idempotencyKey: 'K' });
+        await waitFor(async () => inHook);
+        let share: Promise<unknown> = Promise.resolve();
+        if (shareLock) {
+          share = locker.transaction((tx) => tx.run('LOCK TABLE idempotency_keys IN SHARE MODE'));
+          await waitFor(async () => (await waiting(onKeyTable)) === 1);
+        }
+        const a = racer.append('a', [ev('A')], 'no_stream', { idempotencyKey: 'K' });
+        // A has read (no K) and its insert waits: on the queued lock, or on B's uncommitted key.
+        await waitFor(async () => (await waiting(shareLock ? onKeyTable : `locktype = 'transactionid'`)) === (shareLock ? 2 : 1));
+        releaseB();
+        const [rb, , ra] = await Promise.all([b, share, a]);
+        expect(rb.duplicate).toBe(false);
+        expect(ra).toEqual({ ...rb, duplicate: true });
+        expect(await racer.readStream('a')).toEqual([]);
+        expect((await racer.readStream('b')).map((e) => e.type)).toEqual(['B']);
+      } finally {
+        releaseB();
+      }
+    });
+
     it('lets exactly one of the new streams racing for one unique key claim it, and writes nothing for the others', async () => {
       const s = await scope();
       const one = await s.open();
