@@ -487,7 +487,7 @@ describe('the replay cache under concurrent logins', () => {
       expect(replayed.filter((r) => r.status === 401 && r.body.type === PROBLEM + 'replayed')).toHaveLength(19);
       // Other tokens in the same batches are unaffected.
       expect(all.slice(20).map((r) => r.status)).toEqual([200, 200, 200]);
-      expect(Number((await t.engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM sso_replay'))!.n)).toBe(4);
+      expect(Number((await t.engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM sso_spent_credentials'))!.n)).toBe(4);
     } finally {
       await t.close();
     }
@@ -511,14 +511,14 @@ describe('the replay cache lives in the database', () => {
       c = await startTestApp(env);
       const again = await c.post('/sso/login', { idToken });
       expect({ status: again.status, type: again.body.type }).toEqual({ status: 401, type: PROBLEM + 'replayed' });
-      expect(Number((await c.engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM sso_replay'))!.n)).toBe(1);
+      expect(Number((await c.engine.readDb.get<{ n: number }>('SELECT count(*) AS n FROM sso_spent_credentials'))!.n)).toBe(1);
 
       // Once the token's window (exp + 60 s skew) has passed, the row goes with the next purge.
       c.clock.advance(10 * 60_000);
       const fresh = await oidc.signIdToken({ alg: 'RS256', now: c.clock.now(), claims: ALICE });
       expect((await c.post('/sso/login', { idToken: fresh })).status).toBe(200);
       await new Promise((r) => setTimeout(r, 50));
-      const rows = await c.engine.readDb.all<{ credential_id: string }>('SELECT credential_id FROM sso_replay');
+      const rows = await c.engine.readDb.all<{ credential_id: string }>('SELECT credential_id FROM sso_spent_credentials');
       expect(rows).toHaveLength(1);
       expect(rows[0].credential_id).not.toBe(JSON.parse(Buffer.from(idToken.split('.')[1], 'base64url').toString()).jti);
     } finally {
