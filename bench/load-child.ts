@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
+import type { LoadResult } from './lib';
 
 /**
  * The load generator, run as its own process by http-load.ts so it does not share the server's
@@ -19,18 +20,11 @@ interface Job {
   rate?: number;
 }
 
-interface Result {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-  requests: number;
-  seconds: number;
-}
+type Result = LoadResult & { requests: number; seconds: number };
 
 const job: Job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const origin = new URL(job.url);
+const headers = { ...job.headers, ...(job.kind === 'bodies' ? { 'content-type': 'application/json' } : {}) };
 const print = (r: Result) => process.stdout.write(JSON.stringify(r) + '\n');
 if (job.rate) paced(job.rate);
 else closedLoop();
@@ -49,7 +43,7 @@ function closedLoop(): void {
         {
           method: job.method,
           path: origin.pathname,
-          headers: { ...job.headers, ...(job.kind === 'bodies' ? { 'content-type': 'application/json' } : {}) },
+          headers,
           setupRequest: (req: any) => {
             const item = job.list[i++ % job.list.length];
             return job.kind === 'bodies' ? { ...req, body: item } : { ...req, path: item };
@@ -82,7 +76,6 @@ function paced(rate: number): void {
   const pool = new Pool(origin.origin, { connections: job.connections, pipelining: 1 });
   const latencies = new Float64Array(job.amount);
   const interval = 1000 / rate;
-  const headers = { ...job.headers, ...(job.kind === 'bodies' ? { 'content-type': 'application/json' } : {}) };
   let sent = 0;
   let answered = 0;
   let errors = 0;
