@@ -344,6 +344,38 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
       expect(await store.appendMany([])).toEqual([]);
     });
 
+    it('round-trips data and metadata through appendMany exactly as append does', async () => {
+      // Values a driver's escaping or a JSON type could change: quotes and backslashes, an escaped
+      // NUL and a lone surrogate (JSON.stringify writes both as \u escapes), characters outside the
+      // BMP, key order (jsonb would sort it), numbers as written, empty and nested containers.
+      const odd = {
+        zebra: `it's "quoted" \\ back\\slash \\u0041 ''`,
+        apple: 'nul\u0000inside, lone \ud800 surrogate, 👩🏽‍💻 e\u0301 山田',
+        numbers: [0, -1.5, 1e21, 123456789012345],
+        empty: { list: [], obj: {}, str: '' },
+        nested: { b: { d: null, c: true }, a: [{ y: 1, x: 2 }] },
+      };
+      const metadata = { correlationId: `c'1"\\`, source: 'test', actor: 'ünï\ud83d', note: '\n\t\r' };
+      const results = await store.appendMany([
+        { streamId: s('rt-a'), events: [ev('Odd', odd, { metadata }), ev('Plain', { i: 1 })], expected: 'no_stream' },
+        { streamId: s('rt-b'), events: [ev('Odd', { ...odd, more: 'x'.repeat(100_000) }, { metadata })], expected: 'no_stream' },
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      const [a0, a1] = await store.readStream(s('rt-a'));
+      const [b0] = await store.readStream(s('rt-b'));
+      for (const e of [a0, b0]) {
+        expect(e.metadata).toEqual(metadata);
+        expect(Object.keys(e.data).slice(0, 5)).toEqual(['zebra', 'apple', 'numbers', 'empty', 'nested']);
+        expect(Object.keys(e.data.nested.b)).toEqual(['d', 'c']);
+      }
+      expect(a0.data).toEqual(odd);
+      expect(a1.data).toEqual({ i: 1 });
+      expect(b0.data).toEqual({ ...odd, more: 'x'.repeat(100_000) });
+      // And through the global read the projections use.
+      const all = await store.readAll({ fromPosition: a0.position - 1, streamPrefix: s('rt-') });
+      expect(all.map((e) => e.data)).toEqual([a0.data, a1.data, b0.data]);
+    });
+
     it('lets exactly one of racing batches write each stream they share, whatever their order', async () => {
       const ids = Array.from({ length: 20 }, (_, i) => s(`race-${i}`));
       for (const id of ids) await store.append(id, [ev('Hired')], 'no_stream');

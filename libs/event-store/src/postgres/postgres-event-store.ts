@@ -660,12 +660,16 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
       }
       const inserted = new Map<string, { position: string; revision: string }[]>();
       if (ev.ids.length || idem.keys.length) {
-        // Each idempotency record is written with the positions its stream's events got.
+        // Each idempotency record is written with the positions its stream's events got. Data and
+        // metadata, JSON texts already, go as one JSON array each: the driver would escape every
+        // quote in them for a text[] literal (4 to 6 µs an event, most of a firing's bind), and a
+        // json value's elements come back as the exact text given.
         const rows = await client.query<{ position: string; stream_id: string; revision: string }>(
           `WITH ins AS (
              INSERT INTO events (id, stream_id, revision, type, version, data, metadata, recorded_at)
-             SELECT t.id, t.stream_id, t.revision, t.type, t.version, t.data, t.metadata, $8
-             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[])
+             SELECT t.id, t.stream_id, t.revision, t.type, t.version, t.data::text, t.metadata::text, $8
+             FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::text[]), unnest($5::int[]),
+                             json_array_elements($6::json), json_array_elements($7::json))
                   WITH ORDINALITY AS t(id, stream_id, revision, type, version, data, metadata, ord)
              ORDER BY t.ord
              RETURNING position, stream_id, revision),
@@ -677,7 +681,7 @@ export class PostgresEventStore implements EventStore, SnapshotStore {
              LEFT JOIN ins ON ins.stream_id = k.stream_id
              GROUP BY k.key, k.stream_id, k.next)
            SELECT position, stream_id, revision FROM ins`,
-          [ev.ids, ev.streams, ev.revisions, ev.types, ev.versions, ev.data, ev.metadata, now, idem.keys, idem.streams, idem.next],
+          [ev.ids, ev.streams, ev.revisions, ev.types, ev.versions, `[${ev.data.join(',')}]`, `[${ev.metadata.join(',')}]`, now, idem.keys, idem.streams, idem.next],
         );
         for (const r of rows.rows) {
           const list = inserted.get(r.stream_id) ?? [];
