@@ -31,8 +31,8 @@ export function gcmSeal(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
 
 /** The plaintext of gcmSeal's output; throws when it does not authenticate under this key and `aad`. */
 export function gcmOpen(key: Buffer, aad: Buffer, sealed: Buffer): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
   d.setAAD(aad);
   d.setAuthTag(sealed.subarray(sealed.length - 16));
-  return Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
+  return Buffer.concat([d.update(sealed.subarray(IV_BYTES, sealed.length - 16)), d.final()]);
 }
