@@ -70,12 +70,11 @@ export async function ssoLoginBench(ctx: BenchContext): Promise<BenchResult[]> {
   const rounds = ctx.quick ? 2 : 3;
   const share = (r: number) => knownTokens.slice(Math.floor((r * logins) / rounds), Math.floor(((r + 1) * logins) / rounds));
   const eventsBefore = await s.engine.store.headPosition();
-  const turns = await alternate(rounds, {
+  const { engine: knownRun, bare: baseline, verifyOnly } = await alternate(rounds, {
     engine: (r) => loadEach({ url: s.url, method: 'POST', bodies: share(r), headers: s.auth }),
     bare: (r) => loadEach({ url: bare.url, method: 'POST', bodies: share(r), headers: s.auth }),
     verifyOnly: (r) => loadEach({ url: verifying.url, method: 'POST', bodies: share(r), headers: s.auth }),
   });
-  const { engine: knownRun, bare: baseline, verifyOnly } = turns;
   const knownAppended = (await s.engine.store.headPosition()) - eventsBefore;
   await bare.close();
   await verifying.close();
