@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LoadResult } from './lib';
+import type { LoadRun } from './lib';
 
 /**
  * autocannon over a pre-built list of bodies or paths, each sent exactly once (`amount` = list
@@ -10,8 +10,6 @@ import type { LoadResult } from './lib';
  * generator runs in a child process (load-child.ts), so on a 2-core machine the server under test
  * and the load it answers each have a core, for the engine and its bare-Fastify baseline alike.
  */
-export type LoadRun = LoadResult & { requests: number; seconds: number };
-
 export async function loadEach(opts: {
   url: string;
   method: 'GET' | 'POST';

@@ -43,6 +43,9 @@ export interface LoadResult {
   non2xx: number;
 }
 
+/** One load generator run (bench/load-child.ts): its result with how many requests it sent and for how long. */
+export type LoadRun = LoadResult & { requests: number; seconds: number };
+
 /** Drives a URL with autocannon; requests may be generated per call (fresh tokens, new users). */
 export async function load(opts: {
   url: string;

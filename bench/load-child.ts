@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
-import type { LoadResult } from './lib';
+import type { LoadRun } from './lib';
 
 /**
  * The load generator, run as its own process by http-load.ts so it does not share the server's
@@ -20,12 +20,10 @@ interface Job {
   rate?: number;
 }
 
-type Result = LoadResult & { requests: number; seconds: number };
-
 const job: Job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const origin = new URL(job.url);
 const headers = { ...job.headers, ...(job.kind === 'bodies' ? { 'content-type': 'application/json' } : {}) };
-const print = (r: Result) => process.stdout.write(JSON.stringify(r) + '\n');
+const print = (r: LoadRun) => process.stdout.write(JSON.stringify(r) + '\n');
 if (job.rate) paced(job.rate);
 else closedLoop();
 

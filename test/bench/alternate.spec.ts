@@ -1,4 +1,5 @@
-import { alternate, combineRounds, LoadRun } from '../../bench/http-load';
+import { alternate, combineRounds } from '../../bench/http-load';
+import type { LoadRun } from '../../bench/lib';
 
 const run = (requests: number, seconds: number, p50: number, p99: number, non2xx = 0): LoadRun => ({
   requestsPerSecond: Math.round(requests / seconds),
