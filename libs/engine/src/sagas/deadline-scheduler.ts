@@ -1,10 +1,9 @@
 import type { Clock, LifecyclePolicy } from '@idlc/domain';
-import { Mutex, settleEach, type SqlDatabase } from '@idlc/sql';
+import { Mutex, settleEach, type SqlDatabase, type SqlExecutor } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { CommandOptions, CommandOutcome, IdentityCommands } from '../identity/identity-commands';
-import { placeholders } from '../projections/projection';
 import { DeadlineRow, deadlineRow, DeadlinesProjection } from './deadlines.projection';
 
 export interface DeadlineSchedulerOptions {
@@ -176,13 +175,27 @@ export class DeadlineScheduler {
         next.catch(() => undefined);
         return next;
       };
-      let batch = await claimNext();
-      while (batch?.rows.length) {
-        const next = claimNext();
-        // The claimed batch is fired even when stopping: its rows are already leased.
-        fired += await this.fireBatch(batch.rows, batch.preloaded);
-        batch = await next;
+      // A batch's settle runs while the next batch's commands are decided and appended (different
+      // rows, and what it writes depends only on its own outcomes); one settle in flight at a time.
+      let settling: Promise<void> | undefined;
+      try {
+        let batch = await claimNext();
+        while (batch?.rows.length) {
+          const next = claimNext();
+          // The claimed batch is fired even when stopping: its rows are already leased.
+          const outcomes = await this.fireBatch(batch.rows, batch.preloaded);
+          fired += countFired(outcomes);
+          await settling;
+          settling = this.settle(outcomes, this.clock.now().getTime());
+          settling.catch(() => undefined); // awaited before the next settle or below
+          batch = await next;
+        }
+      } catch (e) {
+        // The last settle still finishes before runDue returns; the first failure is the one reported.
+        await settling?.catch(() => undefined);
+        throw e;
       }
+      await settling;
       return fired;
     });
   }
@@ -190,29 +203,18 @@ export class DeadlineScheduler {
   /** Claims up to `limit` rows due at `now` that nobody holds a live lease on. */
   async claimDue(now: number, limit: number): Promise<DeadlineRow[]> {
     const until = now + this.leaseMs;
-    const rows = await this.db.transaction(async (tx) => {
-      if (tx.dialect === 'postgres') {
-        // SKIP LOCKED: concurrent workers each take different rows instead of queueing on the same ones.
-        const ids = await tx.all<{ identity_id: string }>(
-          `SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
-           ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED`,
-          [now, now, limit],
-        );
-        if (!ids.length) return [];
-        return tx.all<RawRow>(
-          `UPDATE deadlines SET claimed_by = ?, claimed_until = ? WHERE identity_id IN (${placeholders(ids.length)})
-           RETURNING identity_id, due_at, action, revision`,
-          [this.workerId, until, ...ids.map((r) => r.identity_id)],
-        );
-      }
-      // SQLite: the transaction holds the single write lock, so one UPDATE claims atomically.
-      return tx.all<RawRow>(
+    const pg = this.db.dialect === 'postgres';
+    // One statement claims atomically: on PostgreSQL SKIP LOCKED lets concurrent workers each take
+    // different rows instead of queueing on the same ones (autocommit, no round trips for BEGIN and
+    // COMMIT); SQLite's writes go through a transaction, which holds its single write lock.
+    const claim = (db: SqlExecutor) =>
+      db.all<RawRow>(
         `UPDATE deadlines SET claimed_by = ?, claimed_until = ?
-         WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+         WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?${pg ? ' FOR UPDATE SKIP LOCKED' : ''})
          RETURNING identity_id, due_at, action, revision`,
         [this.workerId, until, now, now, limit],
       );
-    });
+    const rows = pg ? await claim(this.db) : await this.db.transaction(claim);
     this.due += rows.length;
     return rows
       .map((r) => ({ identityId: r.identity_id, dueAt: Number(r.due_at), action: r.action, revision: Number(r.revision) }))
@@ -221,7 +223,9 @@ export class DeadlineScheduler {
 
   /** Issues the command for each claimed row, then records each identity's next deadline and releases the claims. */
   async fireClaimed(rows: DeadlineRow[]): Promise<number> {
-    return this.fireBatch(rows, await this.preload(rows));
+    const outcomes = await this.fireBatch(rows, await this.preload(rows));
+    await this.settle(outcomes, this.clock.now().getTime());
+    return countFired(outcomes);
   }
 
   /** Runs the prefetch for a claimed batch; true when the commands may decide on the preloaded states. */
@@ -237,7 +241,8 @@ export class DeadlineScheduler {
     }
   }
 
-  private async fireBatch(rows: DeadlineRow[], preloaded: boolean): Promise<number> {
+  /** Issues the command for each claimed row; settle() then writes what the outcomes say. */
+  private async fireBatch(rows: DeadlineRow[], preloaded: boolean): Promise<Outcome[]> {
     // Decided on the preloaded states, the whole batch goes to the store at once (on PostgreSQL one
     // transaction); otherwise each command reads what it needs, a bounded number at a time.
     const settled = preloaded
@@ -250,9 +255,7 @@ export class DeadlineScheduler {
           },
           this.concurrency,
         );
-    const outcomes = rows.map((r, i) => this.outcome(r, settled[i]));
-    await this.settle(outcomes, this.clock.now().getTime());
-    return outcomes.filter((o) => o.kind === 'fired').length;
+    return rows.map((r, i) => this.outcome(r, settled[i]));
   }
 
   private command(row: DeadlineRow): { commands: [{ kind: 'ApplyDueEffects' }]; options: CommandOptions } {
@@ -481,6 +484,10 @@ interface SettlePlan {
 }
 
 /** What settling a batch writes, row by row. */
+function countFired(outcomes: Outcome[]): number {
+  return outcomes.filter((o) => o.kind === 'fired').length;
+}
+
 function settlePlan(outcomes: Outcome[], now: number): SettlePlan {
   const plan: SettlePlan = { failed: [], deletes: [], updates: [], released: [] };
   for (const o of outcomes) {
