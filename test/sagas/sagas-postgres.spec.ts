@@ -88,6 +88,26 @@ describeIf(url)('deadline schedulers on PostgreSQL', () => {
     expect(await a.readDb.get('SELECT COUNT(*)::int AS n FROM deadlines')).toEqual({ n: 0 });
   });
 
+  it('concurrent claims take disjoint rows, never more than their limit, until every due row is claimed', async () => {
+    const a = await open();
+    await populate(a);
+    const due = START + 30 * DAY;
+    clock.set(due);
+    const schedulers = Array.from({ length: 6 }, (_, i) => new DeadlineScheduler(a.readDb, a.commands, a.clock, a.policies, undefined, { workerId: `claimer-${i}` }));
+    const claimed: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const batches = await Promise.all(schedulers.map((s) => s.claimDue(due, 23)));
+      for (const b of batches) expect(b.length).toBeLessThanOrEqual(23);
+      claimed.push(...batches.flat().map((r) => r.identityId));
+      if (batches.every((b) => b.length === 0)) break;
+    }
+    expect(new Set(claimed).size).toBe(claimed.length);
+    expect(claimed).toHaveLength(N);
+    const holders = await a.readDb.all<{ claimed_by: string; n: number }>('SELECT claimed_by, COUNT(*)::int AS n FROM deadlines GROUP BY claimed_by');
+    expect(holders.reduce((sum, h) => sum + h.n, 0)).toBe(N);
+    expect(holders.every((h) => h.claimed_by.startsWith('claimer-'))).toBe(true);
+  });
+
   it('even when both hold a claim on the same rows (a lease expired mid-run), each action happens once', async () => {
     const a = await open();
     const b = await open();

@@ -1,5 +1,5 @@
 import type { Clock, LifecyclePolicy } from '@idlc/domain';
-import { Mutex, settleEach, type SqlDatabase, type SqlExecutor } from '@idlc/sql';
+import { Mutex, settleEach, type SqlDatabase } from '@idlc/sql';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -203,18 +203,30 @@ export class DeadlineScheduler {
   /** Claims up to `limit` rows due at `now` that nobody holds a live lease on. */
   async claimDue(now: number, limit: number): Promise<DeadlineRow[]> {
     const until = now + this.leaseMs;
-    const pg = this.db.dialect === 'postgres';
-    // One statement claims atomically: on PostgreSQL SKIP LOCKED lets concurrent workers each take
-    // different rows instead of queueing on the same ones (autocommit, no round trips for BEGIN and
-    // COMMIT); SQLite's writes go through a transaction, which holds its single write lock.
-    const claim = (db: SqlExecutor) =>
-      db.all<RawRow>(
-        `UPDATE deadlines SET claimed_by = ?, claimed_until = ?
-         WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?${pg ? ' FOR UPDATE SKIP LOCKED' : ''})
-         RETURNING identity_id, due_at, action, revision`,
-        [this.workerId, until, now, now, limit],
+    let rows: RawRow[];
+    if (this.db.dialect === 'postgres') {
+      // One statement, autocommitted. SKIP LOCKED: concurrent workers each take different rows
+      // instead of queueing on the same ones. MATERIALIZED: the locking SELECT runs exactly once
+      // (a subquery a plan could scan again would lock and claim more rows than the limit).
+      rows = await this.db.all<RawRow>(
+        `WITH due AS MATERIALIZED (
+           SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+           ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED)
+         UPDATE deadlines d SET claimed_by = ?, claimed_until = ? FROM due WHERE d.identity_id = due.identity_id
+         RETURNING d.identity_id, d.due_at, d.action, d.revision`,
+        [now, now, limit, this.workerId, until],
       );
-    const rows = pg ? await claim(this.db) : await this.db.transaction(claim);
+    } else {
+      // SQLite: the transaction holds the single write lock, so one UPDATE claims atomically.
+      rows = await this.db.transaction((tx) =>
+        tx.all<RawRow>(
+          `UPDATE deadlines SET claimed_by = ?, claimed_until = ?
+           WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+           RETURNING identity_id, due_at, action, revision`,
+          [this.workerId, until, now, now, limit],
+        ),
+      );
+    }
     this.due += rows.length;
     return rows
       .map((r) => ({ identityId: r.identity_id, dueAt: Number(r.due_at), action: r.action, revision: Number(r.revision) }))
