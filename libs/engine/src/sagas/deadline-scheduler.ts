@@ -175,27 +175,13 @@ export class DeadlineScheduler {
         next.catch(() => undefined);
         return next;
       };
-      // A batch's settle runs while the next batch's commands are decided and appended (different
-      // rows, and what it writes depends only on its own outcomes); one settle in flight at a time.
-      let settling: Promise<void> | undefined;
-      try {
-        let batch = await claimNext();
-        while (batch?.rows.length) {
-          const next = claimNext();
-          // The claimed batch is fired even when stopping: its rows are already leased.
-          const outcomes = await this.fireBatch(batch.rows, batch.preloaded);
-          fired += countFired(outcomes);
-          await settling;
-          settling = this.settle(outcomes, this.clock.now().getTime());
-          settling.catch(() => undefined); // awaited before the next settle or below
-          batch = await next;
-        }
-      } catch (e) {
-        // The last settle still finishes before runDue returns; the first failure is the one reported.
-        await settling?.catch(() => undefined);
-        throw e;
+      let batch = await claimNext();
+      while (batch?.rows.length) {
+        const next = claimNext();
+        // The claimed batch is fired even when stopping: its rows are already leased.
+        fired += await this.fireBatch(batch.rows, batch.preloaded);
+        batch = await next;
       }
-      await settling;
       return fired;
     });
   }
@@ -235,9 +221,7 @@ export class DeadlineScheduler {
 
   /** Issues the command for each claimed row, then records each identity's next deadline and releases the claims. */
   async fireClaimed(rows: DeadlineRow[]): Promise<number> {
-    const outcomes = await this.fireBatch(rows, await this.preload(rows));
-    await this.settle(outcomes, this.clock.now().getTime());
-    return countFired(outcomes);
+    return this.fireBatch(rows, await this.preload(rows));
   }
 
   /** Runs the prefetch for a claimed batch; true when the commands may decide on the preloaded states. */
@@ -253,8 +237,7 @@ export class DeadlineScheduler {
     }
   }
 
-  /** Issues the command for each claimed row; settle() then writes what the outcomes say. */
-  private async fireBatch(rows: DeadlineRow[], preloaded: boolean): Promise<Outcome[]> {
+  private async fireBatch(rows: DeadlineRow[], preloaded: boolean): Promise<number> {
     // Decided on the preloaded states, the whole batch goes to the store at once (on PostgreSQL one
     // transaction); otherwise each command reads what it needs, a bounded number at a time.
     const settled = preloaded
@@ -267,7 +250,9 @@ export class DeadlineScheduler {
           },
           this.concurrency,
         );
-    return rows.map((r, i) => this.outcome(r, settled[i]));
+    const outcomes = rows.map((r, i) => this.outcome(r, settled[i]));
+    await this.settle(outcomes, this.clock.now().getTime());
+    return outcomes.filter((o) => o.kind === 'fired').length;
   }
 
   private command(row: DeadlineRow): { commands: [{ kind: 'ApplyDueEffects' }]; options: CommandOptions } {
@@ -496,10 +481,6 @@ interface SettlePlan {
 }
 
 /** What settling a batch writes, row by row. */
-function countFired(outcomes: Outcome[]): number {
-  return outcomes.filter((o) => o.kind === 'fired').length;
-}
-
 function settlePlan(outcomes: Outcome[], now: number): SettlePlan {
   const plan: SettlePlan = { failed: [], deletes: [], updates: [], released: [] };
   for (const o of outcomes) {
