@@ -1,5 +1,5 @@
 import { event, hrKey, identityStream, keyString, ManualClock } from '@idlc/domain';
-import { chainEvents, Engine, GENESIS_HASH, loadConfig } from '@idlc/engine';
+import { chainEvents, DUE_ROWS_SQL, Engine, GENESIS_HASH, loadConfig } from '@idlc/engine';
 import { newId } from '@idlc/event-store';
 import { PostgresDatabase } from '@idlc/sql';
 import { rmSync } from 'node:fs';
@@ -101,10 +101,9 @@ async function sweep(ctx: BenchContext, backend: 'sqlite' | 'postgres'): Promise
 
   clock.set(new Date(start + 30 * DAY));
   const now = clock.now().getTime();
-  // The scheduler's find (claimDue's inner SELECT), for all due rows and for one claim batch.
-  const findSql = 'SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at';
-  const findAll = () => db.all(findSql, [now, now]);
-  const findBatch = () => db.all(`${findSql} LIMIT 500`, [now, now]);
+  // The scheduler's find (claimDue's inner SELECT, the same SQL), for all due rows and for one claim batch.
+  const findAll = () => db.all(DUE_ROWS_SQL, [now, now]);
+  const findBatch = () => db.all(`${DUE_ROWS_SQL} LIMIT 500`, [now, now]);
   const rawAll = () => db.all('SELECT id FROM bench_raw_deadlines WHERE due_at <= ? ORDER BY due_at', [now]);
   const found = (await findAll()).length;
   if (found !== dueCount || (await rawAll()).length !== dueCount) throw new Error(`find returned ${found}, expected ${dueCount}`);
@@ -112,8 +111,8 @@ async function sweep(ctx: BenchContext, backend: 'sqlite' | 'postgres'): Promise
   const batchMs = await median(7, findBatch);
   const rawMs = await median(7, rawAll);
   const plan = pg
-    ? (await db.all<{ 'QUERY PLAN': string }>(`EXPLAIN ${findSql}`, [now, now])).map((r) => r['QUERY PLAN'])
-    : (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${findSql}`, [now, now])).map((r) => r.detail);
+    ? (await db.all<{ 'QUERY PLAN': string }>(`EXPLAIN ${DUE_ROWS_SQL}`, [now, now])).map((r) => r['QUERY PLAN'])
+    : (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${DUE_ROWS_SQL}`, [now, now])).map((r) => r.detail);
 
   const fire = await timeIt(() => engine.scheduler.runDue());
   if (fire.result !== dueCount) throw new Error(`runDue fired ${fire.result}, expected ${dueCount}`);

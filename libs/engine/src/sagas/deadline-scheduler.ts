@@ -47,6 +47,9 @@ interface Outcome {
 /** Highest value of an INTEGER column on both dialects. */
 const MAX_REVISION = 2147483647;
 
+/** The due rows nobody holds a live lease on, in due order (params: now, now): what a claim takes the first of. */
+export const DUE_ROWS_SQL = 'SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at';
+
 /**
  * Fires deadlines from the `deadlines` table: wakes at the earliest one (a timer computed from the
  * injected clock, re-armed when the projection schedules something earlier; no polling), claims due
@@ -195,9 +198,7 @@ export class DeadlineScheduler {
       // instead of queueing on the same ones. MATERIALIZED: the locking SELECT runs exactly once
       // (a subquery a plan could scan again would lock and claim more rows than the limit).
       rows = await this.db.all<RawRow>(
-        `WITH due AS MATERIALIZED (
-           SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
-           ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED)
+        `WITH due AS MATERIALIZED (${DUE_ROWS_SQL} LIMIT ? FOR UPDATE SKIP LOCKED)
          UPDATE deadlines d SET claimed_by = ?, claimed_until = ? FROM due WHERE d.identity_id = due.identity_id
          RETURNING d.identity_id, d.due_at, d.action, d.revision`,
         [now, now, limit, this.workerId, until],
@@ -207,7 +208,7 @@ export class DeadlineScheduler {
       rows = await this.db.transaction((tx) =>
         tx.all<RawRow>(
           `UPDATE deadlines SET claimed_by = ?, claimed_until = ?
-           WHERE identity_id IN (SELECT identity_id FROM deadlines WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+           WHERE identity_id IN (${DUE_ROWS_SQL} LIMIT ?)
            RETURNING identity_id, due_at, action, revision`,
           [this.workerId, until, now, now, limit],
         ),
